@@ -1,0 +1,129 @@
+"""Configuration shared by every service: the bus, topics, the consumer runtime and the service ports.
+
+Each service's own settings live beside it (`linksyn.<service>.config`); `linksyn.config` assembles them into
+the one `LinksynConfig` that a YAML file and `LINKSYN_*` environment variables fill.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TopicsConfig(Section):
+    """Topic names and partition counts. Partitions bound the replicas that can share a stage."""
+
+    seeds: str = "linksyn.seeds"
+    """Raw seed QA pairs (Seed records)."""
+    seed_kps: str = "linksyn.seed-kps"
+    """Annotated seeds (AnnotatedSeed records)."""
+    paths: str = "linksyn.paths"
+    """Walk paths for synthesis (WalkPath records)."""
+    synth_qa: str = "linksyn.synth-qa"
+    """Synthesized QA (SynthQA records)."""
+    probes: str = "linksyn.probes"
+    """Probe reports from the trainer (ProbeReport records)."""
+    dead_letter: str = "linksyn.dead-letter"
+    """Records that kept failing (DeadLetter records)."""
+    partitions: int = Field(default=12, ge=1)
+    """Partitions of each data topic when linksyn creates it; keep >= the largest replica count of any stage."""
+    control_partitions: int = Field(default=1, ge=1)
+    """Partitions of probes and dead-letter (low volume; one keeps them ordered)."""
+
+    def all_partitions(self) -> dict[str, int]:
+        """Topic name -> partitions, for Bus.ensure_topics."""
+        data = {t: self.partitions for t in (self.seeds, self.seed_kps, self.paths, self.synth_qa)}
+        return data | {self.probes: self.control_partitions, self.dead_letter: self.control_partitions}
+
+
+class KafkaConfig(Section):
+    """Connection to a Kafka-protocol cluster (used when bus.kind is 'kafka')."""
+
+    bootstrap: str = "localhost:9092"
+    """Comma-separated host:port list of bootstrap brokers."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """Kafka security protocol."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    """SASL mechanism when security_protocol is SASL_*."""
+    sasl_username: str | None = None
+    """SASL user; from a Kubernetes Secret in the chart."""
+    sasl_password: SecretStr | None = None
+    """SASL password (never printed: `config show` masks it)."""
+    ssl_cafile: str | None = None
+    """CA bundle to verify the brokers."""
+    ssl_certfile: str | None = None
+    """Client certificate for mutual TLS."""
+    ssl_keyfile: str | None = None
+    """Client key for mutual TLS."""
+    session_timeout_ms: int = 10_000
+    """Group session timeout; a dead member's partitions move after this long."""
+    heartbeat_interval_ms: int = 1_000
+    """Heartbeat period (a third of the session timeout or less)."""
+    max_poll_interval_ms: int = 300_000
+    """Longest time between polls before the member is considered stuck; above the longest batch."""
+    request_timeout_ms: int = 30_000
+    """Client request timeout."""
+    linger_ms: int = 5
+    """Producer batching delay."""
+    max_request_size: int = 8 * 1024 * 1024
+    """Largest produce request in bytes (bounds the largest record)."""
+
+
+class BusConfig(Section):
+    """Which bus carries records between stages."""
+
+    kind: Literal["memory", "kafka"] = "memory"
+    """'memory' runs every stage in one process (`linksyn run`); 'kafka' connects to brokers (`linksyn serve`)."""
+    kafka: KafkaConfig = KafkaConfig()
+    """Kafka connection settings."""
+    topics: TopicsConfig = TopicsConfig()
+    """Topic names and partition counts."""
+
+
+class RuntimeConfig(Section):
+    """The consumer loop every service uses."""
+
+    max_in_flight: int = Field(default=256, ge=1)
+    """Records being processed at once (across batches); polling pauses above this."""
+    batch_size: int = Field(default=64, ge=1)
+    """Records handed to a stage's processor at once (an LLM batch, a graph ingest batch)."""
+    batch_wait_s: float = Field(default=0.05, ge=0)
+    """Longest wait to fill a batch before processing a partial one."""
+    workers: int = Field(default=4, ge=1)
+    """Threads running batches concurrently (out-of-order completion; commits stay in order)."""
+    max_attempts: int = Field(default=3, ge=1)
+    """Attempts per record before it goes to the dead-letter topic."""
+    backoff_initial_s: float = Field(default=0.2, ge=0)
+    """First retry delay; doubles each attempt."""
+    backoff_max_s: float = Field(default=10.0, ge=0)
+    """Longest retry delay."""
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    """How often finished offsets are committed."""
+    max_record_bytes: int = Field(default=1_000_000, ge=1024)
+    """Records larger than this are dead-lettered unread."""
+    shutdown_timeout_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM, how long in-flight work may take to finish before it is handed back uncommitted."""
+
+
+class ServerConfig(Section):
+    """Network endpoints of one service process."""
+
+    host: str = "0.0.0.0"
+    """Interface to bind the gRPC and metrics servers to."""
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    """gRPC port (0 = any free port)."""
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
+    """Prometheus /metrics port (0 = any free port)."""
+    grpc_token: SecretStr | None = None
+    """If set, every gRPC call must carry `authorization: Bearer <token>` (health checks excepted)."""
+    tls_cert: str | None = None
+    """PEM certificate file for gRPC TLS; with tls_key, the server only accepts TLS."""
+    tls_key: str | None = None
+    """PEM key file for gRPC TLS."""

@@ -1,0 +1,96 @@
+"""One interface for every LLM engine (hf in-process, OpenAI-compatible servers, vLLM offline).
+
+Domain code builds `ChatRequest`s and reads `Completion`s; which engine answers is configuration
+(a model spec string, see `linksyn.common.llm.load_llm`). Generation is always batched: a backend receives the
+whole batch and decides how to run it (one padded forward pass, hundreds of concurrent HTTP requests, ...).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings of one request."""
+
+    temperature: float = 0.0
+    """0 = greedy."""
+    top_p: float = 1.0
+    """Nucleus sampling mass."""
+    max_tokens: int = 256
+    """Most completion tokens."""
+    seed: int | None = None
+    """Sampling seed where the engine supports one."""
+    stop: tuple[str, ...] = ()
+    """Stop strings."""
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat conversation to complete."""
+
+    messages: tuple[dict[str, str], ...]
+    """OpenAI-style messages: ({"role": "system"|"user"|"assistant", "content": str}, ...)."""
+    params: SamplingParams = SamplingParams()
+    """Decoding settings."""
+    json_schema: dict[str, Any] | None = None
+    """If set, the reply must be a JSON value matching this schema (constrained where the engine can)."""
+    request_id: str = ""
+    """Caller's id, echoed in logs and errors."""
+
+
+@dataclass
+class Completion:
+    """The reply to one request. A failed request has `error` set and the batch's other replies stand."""
+
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = ""
+    """'stop', 'length', or '' when failed."""
+    error: str | None = None
+    """Why this request failed (timeout, HTTP 500 after retries...), None on success."""
+    retryable: bool = True
+    """Whether trying the same request again could succeed."""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class TokenUsage:
+    """Running token totals of a backend."""
+
+    requests: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, c: Completion) -> None:
+        self.requests += 1
+        if c.error is not None:
+            self.failed += 1
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+
+
+class LLM(abc.ABC):
+    """A chat model behind some engine."""
+
+    model_name: str
+    """Name recorded in lineage (e.g. 'hf:SmolLM2-135M-Instruct')."""
+
+    def __init__(self) -> None:
+        self.usage = TokenUsage()
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """Complete every request; one Completion per request, in order. Raises only if the engine is unusable."""
+
+    def close(self) -> None:
+        """Release the engine (threads, sessions, GPU memory)."""

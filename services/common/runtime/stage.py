@@ -1,0 +1,74 @@
+"""What a service gives the consumer loop: a `Stage` that turns a batch of input records into output records.
+
+The loop (linksyn.common.runtime.loop) owns everything about transport: polling, batching, concurrency, retries,
+dead letters, in-order commits, metrics and shutdown. A Stage only decodes, calls its domain code and encodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol, Sequence
+
+from linksyn.common.bus.base import Message, OutRecord, TopicPartition
+
+
+class PermanentError(Exception):
+    """A record that can never succeed (malformed, oversized, fails validation): dead-letter it without retrying."""
+
+
+@dataclass
+class Result:
+    """The outcome of one input record.
+
+    Success: `error is None`; `outputs` are produced (possibly none, e.g. a filtered item) before the input's
+    offset counts as done. Failure: `error` says why; the loop retries the record alone (with backoff) unless
+    `permanent`, and after `max_attempts` sends it to the dead-letter topic with this error.
+    """
+
+    outputs: list[OutRecord] = field(default_factory=list)
+    error: str | None = None
+    permanent: bool = False
+
+    @classmethod
+    def ok(cls, *outputs: OutRecord) -> "Result":
+        return cls(outputs=list(outputs))
+
+    @classmethod
+    def failed(cls, error: str, permanent: bool = False) -> "Result":
+        return cls(error=error, permanent=permanent)
+
+
+class Stage(Protocol):
+    """A service's processing step, as the consumer loop sees it."""
+
+    name: str
+    """Service name: consumer group suffix, metrics label, DeadLetter.service."""
+
+    input_topics: Sequence[str]
+    """Topics this stage consumes."""
+
+    def process(self, batch: Sequence[Message]) -> list[Result]:
+        """One Result per message, in order. May run on a worker thread, concurrently with other batches
+        unless `concurrent_batches` is False. An exception fails the whole batch: each record is then retried."""
+        ...
+
+
+class StageHooks(Protocol):
+    """Optional extras a Stage may define (the loop calls them if present)."""
+
+    concurrent_batches: bool
+    """False if process() must not run on two batches at once (stateful stages: graph, sink)."""
+
+    def committable(self, done: Mapping[TopicPartition, int]) -> Mapping[TopicPartition, int]:
+        """Given the next offsets whose records are all done, return those safe to commit now.
+        A stage whose output is durable only at checkpoints (graph snapshots, sink shards) returns the offsets
+        of its last checkpoint; the default commits everything done."""
+        ...
+
+    def tick(self) -> None:
+        """Called from the loop thread about once a second: periodic work (snapshots, flushing shards)."""
+        ...
+
+    def close(self) -> None:
+        """Called once after the last batch finished, before the final commit (flush state there)."""
+        ...

@@ -1,0 +1,100 @@
+"""The whole configuration: one YAML file plus `LINKSYN_*` environment overrides.
+
+Precedence, highest first: environment (`LINKSYN_<SECTION>__<FIELD>`, e.g. `LINKSYN_BUS__KAFKA__BOOTSTRAP`),
+the YAML file (`--config FILE` or `LINKSYN_CONFIG`), the defaults written here. Every field is documented where it
+is declared; `linksyn config show` prints the effective values with secrets masked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from linksyn.common.config import BusConfig, RuntimeConfig, ServerConfig
+from linksyn.extractor.config import ExtractorConfig
+from linksyn.graph.config import GraphConfig
+from linksyn.sampler.config import SamplerConfig
+from linksyn.synth.config import SynthConfig
+from linksyn.trainer.config import TrainerConfig
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment is invalid; the message names the field and the value."""
+
+
+class LinksynConfig(BaseSettings):
+    """Everything linksyn can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="LINKSYN_", env_nested_delimiter="__", extra="forbid")
+
+    bus: BusConfig = BusConfig()
+    """Which bus carries records, and how to reach Kafka."""
+    runtime: RuntimeConfig = RuntimeConfig()
+    """The consumer loop: batching, concurrency, retries, dead letters, shutdown."""
+    server: ServerConfig = ServerConfig()
+    """gRPC and metrics endpoints of a service process."""
+    extractor: ExtractorConfig = ExtractorConfig()
+    """Knowledge-point extraction and annotation."""
+    graph: GraphConfig = GraphConfig()
+    """The knowledge-point graph and its snapshots."""
+    sampler: SamplerConfig = SamplerConfig()
+    """Value-function walks and targets."""
+    synth: SynthConfig = SynthConfig()
+    """Synthesis, refinement, filters and the sink."""
+    trainer: TrainerConfig = TrainerConfig()
+    """Continual pre-training and probes."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the YAML file, which arrives as init kwargs (see load_config).
+        return env_settings, init_settings
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LinksynConfig:
+    """Read the YAML file (or `$LINKSYN_CONFIG`, or nothing) and apply environment overrides."""
+    path = path or os.environ.get("LINKSYN_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(p)!r} must hold a mapping at the top, got {type(loaded).__name__}")
+        data = loaded or {}
+    try:
+        return LinksynConfig(**data)
+    except ValidationError as e:
+        where = f" in {str(path)!r}" if path else ""
+        lines = [f"  {'.'.join(str(x) for x in err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in e.errors()]
+        raise ConfigError(f"invalid configuration{where}:\n" + "\n".join(lines)) from None
+
+
+def config_to_yaml(cfg: LinksynConfig) -> str:
+    """The effective configuration as YAML, secrets masked."""
+
+    def mask(v: Any) -> Any:
+        if isinstance(v, SecretStr):
+            return "**********"
+        if isinstance(v, dict):
+            return {k: mask(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [mask(x) for x in v]
+        return v
+
+    return yaml.safe_dump(mask(cfg.model_dump(mode="python")), sort_keys=False)
