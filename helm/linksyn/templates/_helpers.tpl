@@ -1,0 +1,120 @@
+{{/* Chart name and release-scoped full name. */}}
+{{- define "linksyn.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "linksyn.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "linksyn.labels" -}}
+app.kubernetes.io/name: {{ include "linksyn.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of one component; call with (dict "root" $ "component" "graph"). */}}
+{{- define "linksyn.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "linksyn.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "linksyn.serviceAccountName" -}}
+{{- default (include "linksyn.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "linksyn.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "linksyn.gpuImage" -}}
+{{- printf "%s:%s" .Values.image.gpuRepository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "linksyn.vllmURL" -}}
+{{- printf "http://%s-vllm:%d/v1" (include "linksyn.fullname" .) (int .Values.vllmServer.port) -}}
+{{- end -}}
+
+{{/* Model spec of a stage: explicit value, else the in-chart vLLM server, else the embedded CPU model. */}}
+{{- define "linksyn.modelSpec" -}}
+{{- $root := .root -}}
+{{- if .value -}}
+{{- .value -}}
+{{- else if $root.Values.vllmServer.enabled -}}
+{{- printf "openai:%s#%s" (include "linksyn.vllmURL" $root) $root.Values.vllmServer.servedModelName -}}
+{{- else -}}
+embedded
+{{- end -}}
+{{- end -}}
+
+{{/* Restricted pod and container security contexts (runAsNonRoot, read-only root, no capabilities). */}}
+{{- define "linksyn.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "linksyn.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+{{- end -}}
+
+{{/* Environment every linksyn container gets: bus, config file, secrets by reference only. */}}
+{{- define "linksyn.env" -}}
+- name: LINKSYN_CONFIG
+  value: /etc/linksyn/config.yaml
+- name: LINKSYN_BUS__KIND
+  value: kafka
+- name: LINKSYN_BUS__KAFKA__BOOTSTRAP
+  value: {{ .Values.kafka.bootstrap | quote }}
+- name: LINKSYN_BUS__KAFKA__SECURITY_PROTOCOL
+  value: {{ .Values.kafka.securityProtocol | quote }}
+{{- if .Values.kafka.sasl.mechanism }}
+- name: LINKSYN_BUS__KAFKA__SASL_MECHANISM
+  value: {{ .Values.kafka.sasl.mechanism | quote }}
+- name: LINKSYN_BUS__KAFKA__SASL_USERNAME
+  value: {{ .Values.kafka.sasl.username | quote }}
+{{- end }}
+{{- if .Values.kafka.sasl.passwordSecret.name }}
+- name: LINKSYN_BUS__KAFKA__SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.sasl.passwordSecret.name }}
+      key: {{ .Values.kafka.sasl.passwordSecret.key }}
+{{- end }}
+{{- if .Values.llm.apiKeySecret.name }}
+- name: OPENAI_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.llm.apiKeySecret.name }}
+      key: {{ .Values.llm.apiKeySecret.key }}
+{{- end }}
+{{- if .Values.grpcAuth.secretName }}
+- name: LINKSYN_SERVER__GRPC_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.grpcAuth.secretName }}
+      key: {{ .Values.grpcAuth.key }}
+{{- end }}
+- name: LINKSYN_SERVER__GRPC_PORT
+  value: {{ .Values.ports.grpc | quote }}
+- name: LINKSYN_SERVER__METRICS_PORT
+  value: {{ .Values.ports.metrics | quote }}
+- name: HF_HOME
+  value: /tmp/hf
+- name: HF_HUB_OFFLINE
+  value: "1"
+{{- end -}}

