@@ -1,0 +1,110 @@
+"""`linksyn train` and `linksyn probe` (mounted by linksyn.cli)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _load_cfg(config: Optional[Path]):
+    from linksyn.config import load_config
+
+    return load_config(config)
+
+
+def train(
+    data: Path = typer.Option(..., "--data", help="Dataset directory (the sink's JSONL/Parquet shards) or one shard file."),
+    model: str = typer.Option("embedded", "--model", help="Model spec to train: 'embedded' (SmolLM2-135M) or hf:PATH_OR_ID."),
+    out: Path = typer.Option(Path("out/trainer"), "--out", help="Runs directory; the run writes OUT/RUN_ID/."),
+    run_id: str = typer.Option("run", "--run-id", help="Run name; an existing run with checkpoints resumes."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (default: trainer.train.max_steps)."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Packed sequence length (default: trainer.data.seq_len)."),
+    general_corpus: Optional[str] = typer.Option(None, "--general-corpus", help="Plain-text file or glob mixed in."),
+    general_ratio: Optional[float] = typer.Option(None, "--general-ratio", help="Share of tokens from the general corpus."),
+    config: Optional[Path] = typer.Option(None, "--config", help="linksyn YAML config file."),
+) -> None:
+    """Continual pre-training on synthesized QA (causal LM loss, AdamW, warmup + cosine, exact resume).
+
+    Works alone on CPU/GPU and under `torchrun` (one process per GPU, DDP)."""
+    from linksyn.trainer.train import TrainingRun, auto_device, load_trainable
+
+    cfg = _load_cfg(config).trainer
+    data_upd = {k: v for k, v in {"seq_len": seq_len, "general_corpus": general_corpus,
+                                   "general_ratio": general_ratio}.items() if v is not None}
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update=data_upd)})
+    if max_steps is not None:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": max_steps})})
+    device = auto_device(cfg.device)
+    typer.echo(f"loading {model} on {device} ...", err=True)
+    mdl, tok = load_trainable(model, device)
+    total = cfg.train.max_steps
+
+    def on_log(entry) -> None:
+        typer.echo(f"step {entry.step}/{total} loss {entry.loss:.4f} lr {entry.lr:.2e} "
+                   f"{entry.tokens_per_s:,.0f} tok/s", err=True)
+
+    try:
+        run = TrainingRun(mdl, tok, cfg, out / run_id, data, device=device, run_id=run_id, on_log=on_log)
+    except (FileNotFoundError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    res = run.run()
+    summary = {"run_dir": str(res.run_dir), "steps": res.steps, "tokens": res.tokens,
+               "seconds": round(res.seconds, 2), "final": str(res.final_dir) if res.final_dir else None,
+               "last_loss": res.losses[-1] if res.losses else None}
+    typer.echo(json.dumps(summary))
+
+
+def probe(
+    benchmark: list[str] = typer.Option(..., "--benchmark", help="KIND:DIR, e.g. mmlu:../shared/data/eval/mmlu/test or cmmlu:DIR (repeatable)."),
+    model: str = typer.Option("embedded", "--model", help="Model spec: 'embedded', hf:PATH (e.g. a run's final/ dir)."),
+    max_per_subject: Optional[int] = typer.Option(None, "--max-per-subject", help="Questions per subject (default all)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Questions per forward pass."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full results (subjects, buckets) as JSON."),
+    config: Optional[Path] = typer.Option(None, "--config", help="linksyn YAML config file."),
+) -> None:
+    """Score a model on multiple-choice benchmarks by answer log-likelihood; prints accuracy per subject group
+    and overall."""
+    from linksyn.trainer.probes import load_benchmark, parse_benchmark, score, subject_groups, taxonomy_labeler
+    from linksyn.trainer.train import auto_device, load_trainable
+
+    cfg = _load_cfg(config).trainer
+    device = auto_device(cfg.device)
+    try:
+        benches = [(spec, load_benchmark(spec, max_per_subject)) for spec in benchmark]
+    except (FileNotFoundError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"loading {model} on {device} ...", err=True)
+    mdl, tok = load_trainable(model, device)
+    label_of = taxonomy_labeler()
+    report = {}
+    for spec, qs in benches:
+        typer.echo(f"scoring {len(qs)} questions of {spec} ...", err=True)
+        res = score(mdl, tok, qs, label_of=label_of, groups=subject_groups(parse_benchmark(spec)[1]),
+                    batch_size=batch_size, max_context_tokens=cfg.probe.max_context_tokens, device=device)
+        typer.echo(f"\n{spec}  ({res.n} questions, {res.seconds:.0f} s)")
+        groups = res.by_group or {}
+        if not groups:  # no categories.py beside the benchmark: group by our taxonomy's discipline
+            for (disc, _), b in res.by_bucket.items():
+                g = groups.setdefault(disc, type(b)())
+                g.n += b.n
+                g.correct += b.correct
+        for name, b in sorted(groups.items()):
+            typer.echo(f"  {name:<28} {b.accuracy:7.2%}  (n={b.n})")
+        typer.echo(f"  {'overall':<28} {res.accuracy:7.2%}  (n={res.n})")
+        report[spec] = {
+            "n": res.n, "accuracy": res.accuracy,
+            "groups": {k: {"n": b.n, "accuracy": b.accuracy} for k, b in groups.items()},
+            "subjects": {k: {"n": b.n, "accuracy": b.accuracy} for k, b in res.by_subject.items()},
+            "buckets": [{"discipline": d, "difficulty": k, "n": b.n, "accuracy": b.accuracy}
+                        for (d, k), b in sorted(res.by_bucket.items())],
+        }
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"model": model, "results": report}, indent=2))
+    sys.stdout.flush()

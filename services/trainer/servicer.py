@@ -1,0 +1,50 @@
+"""gRPC TrainerService: thin; the logic is in RunController and probes."""
+
+from __future__ import annotations
+
+import grpc
+
+from linksyn.common.runtime.service import stats_reply
+from linksyn.trainer.runs import RunController, RunInfo, probe_checkpoint
+from linksyn.v1 import trainer_pb2, trainer_pb2_grpc
+
+
+def _state(info: RunInfo) -> trainer_pb2.RunState:
+    return trainer_pb2.RunState(run_id=info.run_id, state=info.state, step=info.step, max_steps=info.max_steps,
+                                loss=info.loss, tokens_per_s=info.tokens_per_s, checkpoint=info.checkpoint,
+                                error=info.error)
+
+
+class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
+    def __init__(self, controller: RunController) -> None:
+        self.controller = controller
+
+    def Stats(self, request, context):  # noqa: N802
+        runs = {r.run_id: r.state for r in self.controller.runs.values()}
+        return stats_reply("trainer", {"runs": runs, "launcher": self.controller.cfg.launcher})
+
+    def StartRun(self, request, context):  # noqa: N802
+        try:
+            return _state(self.controller.start(request.model, request.data, int(request.max_steps)))
+        except RuntimeError as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except (ValueError, FileNotFoundError) as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+
+    def RunStatus(self, request, context):  # noqa: N802
+        try:
+            return _state(self.controller.status(request.run_id))
+        except KeyError as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+
+    def Probe(self, request, context):  # noqa: N802
+        cfg = self.controller.cfg
+        if request.benchmarks:
+            cfg = cfg.model_copy(update={"probe": cfg.probe.model_copy(update={"benchmarks": list(request.benchmarks)})})
+        if not cfg.probe.benchmarks:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no benchmarks: pass some or set trainer.probe.benchmarks")
+        try:
+            report, _ = probe_checkpoint(request.checkpoint or cfg.model, cfg, run_id="probe")
+        except (ValueError, FileNotFoundError) as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        return report

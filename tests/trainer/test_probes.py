@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from linksyn.trainer.probes import (
+    MCQuestion, choice_logliks, continuations, load_benchmark, probe_report, prompt_for, read_cmmlu, read_mmlu,
+    score, subject_groups,
+)
+
+
+def write_mmlu(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "college_physics_test.csv").write_text(
+        'What is the SI unit of force?,joule,newton,watt,pascal,B\n'
+        '"Speed of light, roughly?",3e8 m/s,3e5 m/s,300 m/s,3 m/s,A\n')
+    (folder / "high_school_biology_test.csv").write_text('What do ribosomes make?,lipids,proteins,DNA,sugars,B\n')
+    (folder.parent / "categories.py").write_text(
+        'subcategories = {"college_physics": ["physics"], "high_school_biology": ["biology"]}\n'
+        'categories = {"STEM": ["physics", "biology"], "humanities": ["history"]}\n')
+    return folder
+
+
+class HandModel(torch.nn.Module):
+    """Logits that ignore the context: token t always gets logit table[t] (so log-probs are known by hand)."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.table = table
+
+    def forward(self, input_ids, attention_mask=None):
+        b, n = input_ids.shape
+        return SimpleNamespace(logits=self.table.expand(b, n, -1).clone())
+
+
+def test_readers_and_groups(tmp_path: Path) -> None:
+    qs = read_mmlu(write_mmlu(tmp_path / "mmlu" / "test"))
+    assert [(q.subject, q.answer) for q in qs] == [("college_physics", 1), ("college_physics", 0),
+                                                   ("high_school_biology", 1)]
+    assert qs[1].question == "Speed of light, roughly?"
+    assert subject_groups(tmp_path / "mmlu" / "test") == {"college_physics": "STEM", "high_school_biology": "STEM"}
+    cm = tmp_path / "cmmlu"
+    cm.mkdir()
+    (cm / "agronomy.csv").write_text(",Question,A,B,C,D,Answer\n0,土地是什么,工具,土地,劳动力,资金,B\n", encoding="utf-8")
+    q = read_cmmlu(cm)[0]
+    assert (q.subject, q.answer, q.lang) == ("agronomy", 1, "zh")
+    assert prompt_for(q).endswith("答案：") and continuations(q) == ["A", "B", "C", "D"]
+    with pytest.raises(ValueError, match="KIND:DIR"):
+        load_benchmark("nosuch:/x")
+
+
+def test_scores_equal_hand_computation(tokenizer, tmp_path: Path) -> None:
+    qs = read_mmlu(write_mmlu(tmp_path / "mmlu" / "test"))
+    letter_ids = [tokenizer(f" {c}", add_special_tokens=False)["input_ids"] for c in "ABCD"]
+    assert all(len(t) == 1 for t in letter_ids)
+    table = torch.zeros(len(tokenizer))
+    # Hand-set logits: " B" = 2, " A" = 1, " C" = " D" = 0, everything else 0.
+    table[letter_ids[1][0]] = 2.0
+    table[letter_ids[0][0]] = 1.0
+    lse = math.log(math.exp(2) + math.exp(1) + (len(tokenizer) - 2))
+    ll = choice_logliks(HandModel(table), tokenizer, qs)
+    for row in ll:
+        assert row == pytest.approx([1 - lse, 2 - lse, -lse, -lse], abs=1e-4)
+    res = score(HandModel(table), tokenizer, qs, label_of=lambda s: ("physics", 4) if "physics" in s else ("biology", 3),
+                groups=subject_groups(tmp_path / "mmlu" / "test"))
+    # The model always answers B: right on questions 1 and 3, wrong on 2.
+    assert (res.n, res.correct) == (3, 2)
+    assert res.by_subject["college_physics"].accuracy == 0.5
+    assert res.by_group["STEM"].accuracy == pytest.approx(2 / 3)
+    assert {k: (b.n, b.correct) for k, b in res.by_bucket.items()} == {("physics", 4): (2, 1), ("biology", 3): (1, 1)}
+    report = probe_report([res], "run1", "ckpt", target_accuracy=0.9)
+    got = {(b.discipline, b.difficulty): (b.n, round(b.accuracy, 3), round(b.deficit, 3)) for b in report.buckets}
+    assert got == {("physics", 4): (2, 0.5, 0.4), ("biology", 3): (1, 1.0, -0.1)}
+
+
+def test_single_token_fast_path_matches_full_sequence_scoring(tokenizer, tiny_model, tmp_path: Path) -> None:
+    qs = read_mmlu(write_mmlu(tmp_path / "mmlu" / "test"))
+    fast = choice_logliks(tiny_model, tokenizer, qs, batch_size=2)
+    # Independent computation: each choice appended to the prompt, one sequence at a time, no padding.
+    for q, got in zip(qs, fast):
+        ctx = tokenizer(prompt_for(q), add_special_tokens=False)["input_ids"]
+        want = []
+        for cont in continuations(q):
+            c = tokenizer(cont, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logp = torch.log_softmax(tiny_model(torch.tensor([ctx + c])).logits[0].float(), -1)
+            want.append(sum(float(logp[len(ctx) - 1 + j, t]) for j, t in enumerate(c)))
+        assert got == pytest.approx(np.array(want), abs=1e-4)
