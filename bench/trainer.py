@@ -80,7 +80,7 @@ def plain_loop(model, batches: list[torch.Tensor], cfg: TrainConfig, device, bf1
         sched.step()
         opt.zero_grad(set_to_none=True)
         tokens += x.numel()
-    float(loss)
+    float(loss.detach())
     if device.type == "cuda":
         torch.cuda.synchronize()
     return tokens / (time.perf_counter() - t0)

@@ -1,0 +1,198 @@
+"""The gRPC server of a service: its servicers, `grpc.health.v1`, reflection, optional TLS and bearer token.
+
+Health and reflection stay open without the token, so Kubernetes probes and `grpcurl list` work; every other
+call needs `authorization: Bearer <token>` when `server.grpc_token` is set. The token is compared in constant time
+and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from concurrent import futures
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from linksyn.common.config import ServerConfig
+from linksyn.common.runtime.parts import ServiceParts
+
+log = logging.getLogger(__name__)
+
+GRPC_THREADS = 16
+"""Threads serving gRPC calls (control and query calls are short; streaming snapshots hold one each)."""
+HEALTH_SERVICE = health.SERVICE_NAME
+OPEN_METHOD_PREFIXES = (
+    f"/{health.SERVICE_NAME}/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+"""Calls allowed without the token: health checks (probes) and reflection (service discovery)."""
+
+
+class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """Refuses, with UNAUTHENTICATED, every call without `authorization: Bearer <token>` (health and reflection
+    excepted)."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("the gRPC bearer token must not be empty")
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None], details: Any
+    ) -> grpc.RpcMethodHandler | None:
+        method: str = details.method or ""
+        if method.startswith(OPEN_METHOD_PREFIXES):
+            return continuation(details)
+        given = b""
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization":
+                given = value.encode() if isinstance(value, str) else bytes(value)
+                break
+        if hmac.compare_digest(given, self._expected):
+            return continuation(details)
+        handler = continuation(details)
+        if handler is None:
+            return None  # unknown method: let gRPC answer UNIMPLEMENTED
+        reason = "missing bearer token" if not given else "wrong bearer token"
+        log.warning("refused gRPC call %s: %s", method, reason)
+        return _refusal(handler, reason)
+
+
+def _refusal(handler: grpc.RpcMethodHandler, reason: str) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that aborts with UNAUTHENTICATED."""
+
+    def abort(_request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{reason}: send 'authorization: Bearer <token>' metadata")
+
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(abort)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(abort)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(abort)
+    return grpc.unary_unary_rpc_method_handler(abort)
+
+
+def _read_pem(path: str, what: str) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"server.{what}: file {path!r} does not exist")
+    return p.read_bytes()
+
+
+def server_credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
+    """TLS credentials from server.tls_cert / server.tls_key, or None for plaintext."""
+    if not cfg.tls_cert and not cfg.tls_key:
+        return None
+    if not (cfg.tls_cert and cfg.tls_key):
+        raise ValueError(
+            f"gRPC TLS needs both server.tls_cert and server.tls_key (got tls_cert={cfg.tls_cert!r}, "
+            f"tls_key={cfg.tls_key!r})"
+        )
+    return grpc.ssl_server_credentials([(_read_pem(cfg.tls_key, "tls_key"), _read_pem(cfg.tls_cert, "tls_cert"))])
+
+
+def build_grpc_server(parts: ServiceParts, cfg: ServerConfig) -> tuple[grpc.Server, int]:
+    """A gRPC server (bound, not started) with the servicers of `parts`, health (SERVING for '' and every service
+    name) and reflection, TLS and the bearer token as `cfg` says. Returns (server, bound port)."""
+    server, port, _health = build_grpc_server_with_health(parts, cfg)
+    return server, port
+
+
+def build_grpc_server_with_health(
+    parts: ServiceParts, cfg: ServerConfig
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """build_grpc_server, also returning the health servicer (the runner sets NOT_SERVING with it at shutdown)."""
+    token = cfg.grpc_token.get_secret_value() if cfg.grpc_token is not None else None
+    interceptors = [BearerTokenInterceptor(token)] if token else []
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=interceptors)
+    for add, servicer in parts.servicers:
+        add(servicer, server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names: Sequence[str] = list(dict.fromkeys(parts.service_names))
+    for name in ("", *names):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+    address = f"{cfg.host}:{cfg.grpc_port}"
+    creds = server_credentials(cfg)
+    try:
+        port = server.add_secure_port(address, creds) if creds is not None else server.add_insecure_port(address)
+    except RuntimeError as e:
+        raise OSError(f"cannot bind the gRPC server to {address}: {e}") from e
+    if not port:
+        raise OSError(f"cannot bind the gRPC server to {address}")
+    return server, port, health_servicer
+
+
+def set_health(health_servicer: health.HealthServicer, names: Sequence[str], serving: bool) -> None:
+    """Set '' and every name to SERVING or NOT_SERVING."""
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", *names):
+        health_servicer.set(name, status)
+
+
+class _TokenClientInterceptor(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds `authorization: Bearer <token>` to every call (works on plaintext channels too, unlike call
+    credentials)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: Any) -> Any:
+        metadata = [*(details.metadata or ()), self._header]
+        return _CallDetails(
+            details.method, details.timeout, metadata, details.credentials,
+            getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return continuation(self._details(details), request_iterator)
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return continuation(self._details(details), request_iterator)
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(
+        self, method: str, timeout: Any, metadata: Any, credentials: Any, wait_for_ready: Any, compression: Any
+    ) -> None:
+        self.method = method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = credentials
+        self.wait_for_ready = wait_for_ready
+        self.compression = compression
+
+
+def grpc_channel(
+    target: str, token: str | None = None, tls_ca: str | None = None, tls_server_name: str | None = None
+) -> grpc.Channel:
+    """A client channel to `target` ("host:port"): TLS verified against the CA bundle `tls_ca` when given
+    (`tls_server_name` overrides the name checked against the certificate), plaintext otherwise; `token` is sent
+    as a bearer token on every call."""
+    if tls_ca:
+        creds = grpc.ssl_channel_credentials(root_certificates=Path(tls_ca).read_bytes())
+        options = [("grpc.ssl_target_name_override", tls_server_name)] if tls_server_name else []
+        channel = grpc.secure_channel(target, creds, options=options)
+    else:
+        channel = grpc.insecure_channel(target)
+    if token:
+        channel = grpc.intercept_channel(channel, _TokenClientInterceptor(token))
+    return channel
