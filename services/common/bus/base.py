@@ -152,6 +152,11 @@ class Bus(abc.ABC):
         """Number of partitions of an existing topic."""
 
     @abc.abstractmethod
+    def group_lag(self, group: str, topic: str) -> dict[TopicPartition, int]:
+        """Records of `topic` not yet committed by `group`, per partition, read without joining the group
+        (a group that never committed counts from offset 0). What a producer uses to pace itself."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Flush and release connections."""
 
