@@ -1,0 +1,11 @@
+"""Fixtures of the sampler tests."""
+
+from __future__ import annotations
+
+import pytest
+from sampler_graphs import build_snapshot
+
+
+@pytest.fixture
+def make_snapshot():
+    return build_snapshot
