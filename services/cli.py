@@ -1,0 +1,574 @@
+"""The `linksyn` command line: run the embedded pipeline, serve one service, push seeds, read service stats.
+
+Heavy modules (the bus, gRPC, the services) are imported inside the commands, so `linksyn --help` stays fast.
+Commands that later parts of linksyn add (`graph`, `sample`, `train`, `probe`) are mounted from
+`linksyn.<service>.cli` when that module exists, and loaded only when invoked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+SERVICES: tuple[str, ...] = ("extractor", "graph", "sampler", "synth", "sink", "trainer")
+"""Services `linksyn serve` knows (each one's app module is linksyn.pipeline.STAGES[name])."""
+
+STATS_SERVICES: dict[str, tuple[str, str]] = {
+    "linksyn.v1.ExtractorService": ("extractor", "ExtractorServiceStub"),
+    "linksyn.v1.GraphService": ("graph", "GraphServiceStub"),
+    "linksyn.v1.SamplerService": ("sampler", "SamplerServiceStub"),
+    "linksyn.v1.SynthService": ("synth", "SynthServiceStub"),
+    "linksyn.v1.SinkService": ("synth", "SinkServiceStub"),
+    "linksyn.v1.TrainerService": ("trainer", "TrainerServiceStub"),
+}
+"""gRPC service name -> (proto module under linksyn.v1, stub class); every one of them has `Stats`."""
+
+
+@dataclass(frozen=True)
+class PluginCommand:
+    """A command another part of linksyn provides in `module`: a typer app (`attr` is a Typer) or a function."""
+
+    name: str
+    module: str
+    attr: str
+    help: str
+
+
+PLUGINS: tuple[PluginCommand, ...] = (
+    PluginCommand("graph", "linksyn.graph.cli", "app", "Inspect and query the knowledge-point graph."),
+    PluginCommand("sample", "linksyn.sampler.cli", "sample", "Draw value-function walks from a graph snapshot."),
+    PluginCommand("train", "linksyn.trainer.cli", "train", "Continual pre-training on synthesized QA."),
+    PluginCommand("probe", "linksyn.trainer.cli", "probe", "Probe a checkpoint per discipline x difficulty."),
+)
+"""Commands mounted when their module exists (checked without importing it)."""
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class LazyCommand(click.Command):
+    """Stands for a plugin command in `linksyn --help` (its short help is static) and becomes the real command,
+    imported from its module, as soon as it is invoked or asked for its own help."""
+
+    def __init__(self, plugin: PluginCommand) -> None:
+        super().__init__(plugin.name, help=plugin.help, short_help=plugin.help, add_help_option=False)
+        self.plugin = plugin
+        self._real: click.Command | None = None
+
+    def real(self) -> click.Command:
+        if self._real is None:
+            module = importlib.import_module(self.plugin.module)
+            obj = getattr(module, self.plugin.attr, None)
+            if obj is None:
+                raise click.ClickException(
+                    f"{self.plugin.module} has no {self.plugin.attr!r} to run as `linksyn {self.name}`"
+                )
+            if isinstance(obj, typer.Typer):
+                # Mounted under a parent, as add_typer would: a sub-app gets no shell-completion options of its own.
+                parent = typer.Typer(add_completion=False)
+                parent.add_typer(obj, name=self.name)
+                cmd = typer.main.get_command(parent).commands[self.name]  # type: ignore[attr-defined]
+            elif isinstance(obj, click.Command):
+                cmd = obj
+            else:
+                single = typer.Typer(add_completion=False)
+                single.command(self.name)(obj)
+                cmd = typer.main.get_command(single)
+            cmd.name = self.name
+            self._real = cmd
+        return self._real
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        return self.real().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return self.real().invoke(ctx)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return self.real().get_params(ctx)
+
+
+class LinksynGroup(TyperGroup):
+    """The top-level group: typer's, plus the plugin commands whose modules exist in this build."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for plugin in PLUGINS:
+            if plugin.name not in self.commands and _module_exists(plugin.module):
+                self.add_command(LazyCommand(plugin), plugin.name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in the order added: run, serve, push, status, config, then plugins
+
+
+app = typer.Typer(
+    name="linksyn",
+    cls=LinksynGroup,
+    help=(
+        "linksyn: knowledge-rich QA synthesis (LinkSyn + BoostQA) as services on Kafka.\n\n"
+        "Seeds go in, knowledge points are extracted, a knowledge-point graph is built and walked, and new QA are "
+        "synthesized from linked seeds. `linksyn run` does it all in one process; `linksyn serve` runs one service "
+        "against Kafka. Configuration: a YAML file (--config or $LINKSYN_CONFIG) plus LINKSYN_* environment "
+        "variables; see `linksyn config show`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True, add_completion=False)
+app.add_typer(config_app, name="config")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _load_config(path: Optional[Path]) -> Any:
+    from linksyn.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+ConfigOption = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="YAML configuration file (default: $LINKSYN_CONFIG, else built-in defaults). LINKSYN_* environment "
+    "variables override it, e.g. LINKSYN_BUS__KAFKA__BOOTSTRAP=host:9092.",
+    exists=True,
+    dir_okay=False,
+    show_default=False,
+)
+FormatOption = typer.Option(
+    None,
+    "--format",
+    "-f",
+    help="Read every seed path as this format instead of detecting it: jsonl (canonical), gsm8k, math, mmlu, "
+    "cmmlu, parquet, hf (a datasets save_to_disk folder).",
+    show_default=False,
+)
+VerboseOption = typer.Option(False, "--verbose", "-v", help="Log progress of every component (INFO) to stderr.")
+
+
+def _seed_reader(paths: list[Path], fmt: Optional[str], cfg: Any) -> Any:
+    from linksyn.common.seeds import SeedReader, SeedSourceError
+
+    try:
+        return SeedReader(paths, fmt, max_row_bytes=cfg.runtime.max_record_bytes)
+    except SeedSourceError as e:
+        raise _fail(str(e)) from None
+
+
+def _print_rejected(reader: Any, limit: int = 20) -> None:
+    for row in reader.rejected[:limit]:
+        typer.echo(f"  rejected {row}", err=True)
+    if reader.rejected_count > limit:
+        typer.echo(f"  ... and {reader.rejected_count - limit} more rejected row(s)", err=True)
+
+
+# ---- run ------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    seeds: list[Path] = typer.Option(
+        ...,
+        "--seeds",
+        "-s",
+        help="Seed file or folder; repeat for several (--seeds a.jsonl --seeds mmlu/dev). Formats are detected "
+        "per file (see --format).",
+        show_default=False,
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output folder: report.json, graph snapshots, the dataset.", show_default=False
+    ),
+    config: Optional[Path] = ConfigOption,
+    stages: Optional[str] = typer.Option(
+        None,
+        "--stages",
+        help="Comma-separated stages to run, in any order (they run in pipeline order): extractor, graph, "
+        "sampler, synth, sink, trainer. Default: all but trainer.",
+        show_default=False,
+    ),
+    fmt: Optional[str] = FormatOption,
+    timeout: float = typer.Option(
+        0.0,
+        "--timeout",
+        help="Give up (and report what finished) when the stages have run this many seconds (model loading not "
+        "counted); 0 = no limit.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier run in OUT (its report, graph snapshots, dataset, trainer runs); "
+        "without it such an OUT is refused, since stages would resume from its state."
+    ),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Run the whole pipeline in this process on an in-memory bus and write OUT/report.json.
+
+    Seeds are read (bad rows are reported with file and line, and skipped), produced to linksyn.seeds, and every
+    available stage processes them in order: extractor -> graph -> sampler -> synth -> sink (-> trainer). The
+    report lists seeds_in, rejected rows, dead letters, and per-stage counts and timings, and says which stages
+    are not available in this build. Exit code: 0 when every selected stage that exists finished, 1 otherwise.
+    """
+    from linksyn.pipeline import (
+        STATUS_NOT_AVAILABLE,
+        PipelineError,
+        SeedInput,
+        previous_run_outputs,
+        run_pipeline,
+        select_stages,
+    )
+
+    _setup_logging(verbose)
+    cfg = _load_config(config)
+    try:
+        selected = select_stages(stages.split(",") if stages else None)
+    except PipelineError as e:
+        raise _fail(str(e)) from None
+    existing = previous_run_outputs(out)
+    if existing and not overwrite:
+        raise _fail(
+            f"{out} holds a previous run ({', '.join(p.name for p in existing)}); choose another --out, or pass "
+            "--overwrite to replace it"
+        )
+    reader = _seed_reader(seeds, fmt, cfg)
+
+    def progress(it: Any) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(it, desc="seeds", unit=" seeds", file=sys.stderr, dynamic_ncols=True)
+
+    report = run_pipeline(
+        cfg,
+        SeedInput(reader, progress),
+        out,
+        selected,
+        timeout_s=timeout or None,
+        echo=lambda line: typer.echo(line, err=True),
+        extra_report={"config_file": str(config) if config else None, "seed_paths": [str(p) for p in seeds]},
+        overwrite=overwrite,
+    )
+    _print_rejected(reader)
+    typer.echo(f"seeds in: {report['seeds_in']}, rejected rows: {report['seeds_rejected']['count']}, "
+               f"dead letters: {report['dead_letters']['count']}")
+    for name in selected:
+        stage = report["stages"][name]
+        counts = stage.get("counts", {})
+        detail = f" ({stage['reason']})" if stage.get("reason") else ""
+        if counts:
+            detail += (
+                f" in={counts.get('records_in', 0)} out={counts.get('records_out', 0)}"
+                f" dead_letters={counts.get('dead_letters', 0)} wall={stage.get('wall_s', 0):.1f}s"
+            )
+        typer.echo(f"  {name:<10} {stage['status']}{detail}")
+    if report["stages_not_available"]:
+        none_ran = all(report["stages"][n]["status"] == STATUS_NOT_AVAILABLE for n in selected)
+        typer.echo(
+            f"not available in this build: {', '.join(report['stages_not_available'])}"
+            + (" (no stage ran)" if none_ran else "")
+        )
+    typer.echo(f"report: {Path(out) / 'report.json'}")
+    if report["status"] != "ok":
+        typer.secho(f"error: {report.get('error', report['status'])}", err=True, fg=typer.colors.RED)
+        if report.get("threads_left_running"):
+            # A stage's worker is still inside native code (an LLM batch that outlived the shutdown timeout);
+            # letting the interpreter tear it down aborts the process (exit 134), so leave at once, with 1.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        raise typer.Exit(1)
+
+
+# ---- serve ----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    service: str = typer.Argument(..., help=f"The service to run: {', '.join(SERVICES)}.", show_default=False),
+    config: Optional[Path] = ConfigOption,
+    verbose: bool = typer.Option(True, "--verbose/--quiet", help="Log at INFO (default) or WARNING level."),
+) -> None:
+    """Run one service as a process on the Kafka bus, with its gRPC API (+ health, reflection) and /metrics.
+
+    The bus is Kafka unless bus.kind is set explicitly in the config or environment. Point it at brokers with
+    bus.kafka.bootstrap (LINKSYN_BUS__KAFKA__BOOTSTRAP=host:9092). Stops cleanly on SIGTERM/SIGINT: in-flight
+    work finishes or is handed back, offsets are committed. The exit code is 0 after a clean stop.
+    """
+    from linksyn.pipeline import StageUnavailable, import_app
+
+    _setup_logging(verbose)
+    if service not in SERVICES:
+        raise _fail(f"unknown service {service!r}; services: {', '.join(SERVICES)}")
+    cfg = _load_config(config)
+    try:
+        module = import_app(service)
+    except StageUnavailable as e:
+        raise _fail(f"service {service!r} is not available in this build ({e})") from None
+    except Exception as e:  # noqa: BLE001 - a broken install must say what is broken, not print a traceback
+        raise _fail(f"service {service!r} cannot be loaded: {type(e).__name__}: {e}", code=1) from None
+    if "kind" not in cfg.bus.model_fields_set:
+        cfg.bus.kind = "kafka"
+    elif cfg.bus.kind == "memory":
+        typer.echo("warning: bus.kind is 'memory': this process will see only its own records", err=True)
+    from linksyn.common.bus import make_bus
+    from linksyn.common.runtime.service import run_service
+
+    bus = make_bus(cfg.bus)
+    try:
+        parts = module.build(cfg, bus)
+    except Exception:
+        bus.close()
+        raise
+    raise typer.Exit(run_service(parts, cfg, bus))
+
+
+# ---- push -----------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def push(
+    paths: list[Path] = typer.Argument(
+        ..., help="Seed files or folders (formats detected per file).", show_default=False
+    ),
+    bootstrap: Optional[str] = typer.Option(
+        None,
+        "--bootstrap",
+        "-b",
+        help="Kafka bootstrap host:port[,host:port]; default: bus.kafka.bootstrap of the config.",
+        show_default=False,
+    ),
+    config: Optional[Path] = ConfigOption,
+    fmt: Optional[str] = FormatOption,
+    verbose: bool = VerboseOption,
+) -> None:
+    """Stream seeds into the linksyn.seeds topic of a Kafka cluster, with a progress bar.
+
+    The topic is created (bus.topics.partitions partitions) if it does not exist. Each seed is keyed by its id
+    (deterministic: a re-push produces the same keys and ids). Rejected rows are listed as file:line: reason.
+    Exits non-zero only if nothing could be pushed.
+    """
+    _setup_logging(verbose)
+    cfg = _load_config(config)
+    cfg.bus.kind = "kafka"
+    if bootstrap:
+        cfg.bus.kafka.bootstrap = bootstrap
+    reader = _seed_reader(paths, fmt, cfg)
+    from tqdm import tqdm
+
+    from linksyn.common.bus import BusError, make_bus
+
+    topic = cfg.bus.topics.seeds
+    try:
+        bus = make_bus(cfg.bus)
+    except BusError as e:
+        raise _fail(f"cannot connect to Kafka at {cfg.bus.kafka.bootstrap}: {e}", code=1) from None
+    pushed = 0
+    try:
+        bus.ensure_topics({topic: cfg.bus.topics.partitions})
+        for seed in tqdm(reader, desc=f"push {topic}", unit=" seeds", file=sys.stderr, dynamic_ncols=True):
+            bus.produce(topic, seed.SerializeToString(), key=seed.id.encode("utf-8"))
+            pushed += 1
+        bus.flush()
+    except BusError as e:
+        where = f"{topic} at {cfg.bus.kafka.bootstrap}"
+        raise _fail(f"pushing to {where} failed after {pushed} seed(s): {e}", code=1) from None
+    finally:
+        bus.close()
+    _print_rejected(reader)
+    typer.echo(
+        f"pushed {pushed} seed(s) to {topic} at {cfg.bus.kafka.bootstrap}; {reader.rejected_count} row(s) rejected"
+    )
+    if pushed == 0:
+        raise _fail("nothing was pushed", code=1)
+
+
+# ---- status ---------------------------------------------------------------------------------------------------
+
+
+def _reflected_services(channel: Any, timeout: float) -> list[str]:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    names: list[str] = []
+    for reply in stub.ServerReflectionInfo(iter([request]), timeout=timeout):
+        names += [s.name for s in reply.list_services_response.service]
+    return names
+
+
+def _stats(channel: Any, timeout: float) -> tuple[str, Any]:
+    """(gRPC service name, StatsReply) of whichever linksyn service answers on `channel`."""
+    import grpc
+
+    try:
+        candidates = [n for n in _reflected_services(channel, timeout) if n in STATS_SERVICES]
+    except grpc.RpcError:
+        candidates = []
+    candidates = candidates or list(STATS_SERVICES)  # no reflection: ask each service in turn
+    last: Exception | None = None
+    for name in candidates:
+        module_name, stub_name = STATS_SERVICES[name]
+        module = importlib.import_module(f"linksyn.v1.{module_name}_pb2_grpc")
+        from linksyn.v1 import common_pb2
+
+        try:
+            return name, getattr(module, stub_name)(channel).Stats(common_pb2.StatsRequest(), timeout=timeout)
+        except grpc.RpcError as e:
+            last = e
+            if e.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+    raise last or RuntimeError("no linksyn service answered")
+
+
+def _key_counters(counters: dict[str, float]) -> dict[str, float]:
+    """Sums over labels of the consumer counters every service has."""
+    wanted = {
+        "consumer_records_in_total": "in",
+        "consumer_records_out_total": "out",
+        "consumer_records_failed_total": "failed",
+        "consumer_dead_letters_total": "dead",
+        "consumer_lag_records": "lag",
+    }
+    out: dict[str, float] = {}
+    for key, value in counters.items():
+        short = wanted.get(key.split("{", 1)[0])
+        if short:
+            out[short] = out.get(short, 0.0) + value
+    return out
+
+
+def target_status(target: str, token: Optional[str], tls_ca: Optional[str], timeout: float) -> dict[str, Any]:
+    """Health, service and Stats of one target, as a row of `linksyn status`."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from linksyn.common.runtime.grpc_server import grpc_channel
+
+    row: dict[str, Any] = {"target": target, "service": "", "health": "", "uptime_s": None, "counters": {}}
+    channel = grpc_channel(target, token=token, tls_ca=tls_ca)
+    try:
+        try:
+            check = health_pb2.HealthCheckRequest(service="")
+            reply = health_pb2_grpc.HealthStub(channel).Check(check, timeout=timeout)
+            row["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        except grpc.RpcError as e:
+            row["health"] = "UNREACHABLE" if e.code() == grpc.StatusCode.UNAVAILABLE else e.code().name
+            row["error"] = e.details() or e.code().name
+            if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return row
+        try:
+            name, stats = _stats(channel, timeout)
+            row.update(
+                grpc_service=name,
+                service=stats.service or name.rsplit(".", 1)[1].removesuffix("Service").lower(),
+                version=stats.version,
+                uptime_s=stats.uptime_s,
+                counters=dict(stats.counters),
+                details=json.loads(stats.details_json) if stats.details_json else {},
+            )
+        except grpc.RpcError as e:
+            row["error"] = f"Stats: {e.code().name}: {e.details()}"
+    finally:
+        channel.close()
+    return row
+
+
+def _format_uptime(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+@app.command()
+def status(
+    targets: list[str] = typer.Option(
+        ..., "--target", "-t", help="host:port of a service's gRPC endpoint; repeat for several.", show_default=False
+    ),
+    token: Optional[str] = typer.Option(
+        None, "--token", help="Bearer token, when the services require one (server.grpc_token).", show_default=False
+    ),
+    tls_ca: Optional[Path] = typer.Option(
+        None,
+        "--tls-ca",
+        help="CA bundle to verify TLS services against (default: plaintext).",
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+    ),
+    timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for each call."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print every target's full Stats (all counters, details) as JSON."
+    ),
+) -> None:
+    """Show health, uptime and key counters of running services (their Stats RPC and grpc.health.v1).
+
+    Each target is asked which linksyn service it is (gRPC reflection; without reflection each service's Stats
+    is tried). Columns: in/out = records consumed/produced, failed = failed attempts, dead = dead-lettered
+    records, lag = records of its input topics the group has not committed. Exit code 1 if a target is
+    unreachable or not SERVING.
+    """
+    rows = [target_status(t, token, str(tls_ca) if tls_ca else None, timeout) for t in targets]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, sort_keys=True))
+    else:
+        header = ("TARGET", "SERVICE", "HEALTH", "UPTIME", "COUNTERS")
+        lines = []
+        for r in rows:
+            counters = _key_counters(r["counters"])
+            shown = " ".join(f"{k}={int(v)}" for k, v in counters.items()) or r.get("error", "-")
+            lines.append((r["target"], r["service"] or "-", r["health"], _format_uptime(r["uptime_s"]), shown))
+        widths = [max(len(x[i]) for x in (header, *lines)) for i in range(4)]
+        for line in (header, *lines):
+            typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[4])
+    if any(r["health"] != "SERVING" for r in rows):
+        raise typer.Exit(1)
+
+
+# ---- config ---------------------------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(config: Optional[Path] = ConfigOption) -> None:
+    """Print the effective configuration (defaults < YAML file < LINKSYN_* environment) as YAML, secrets masked."""
+    from linksyn.config import config_to_yaml
+
+    typer.echo(config_to_yaml(_load_config(config)), nl=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,626 @@
+"""The embedded pipeline behind `linksyn run`: every available stage in one process over an InMemoryBus.
+
+Each stage is the same `linksyn.<service>.app.build(cfg, bus)` that `linksyn serve` runs as its own process; here
+its consumer stage runs on a ConsumerLoop thread and its background loops (the sampler's producer) on their own
+threads. A stage plugs in by existing: `STAGES` names them in pipeline order and each is imported by name; a
+stage whose app module is not in this build is reported as such, never imitated.
+
+Order and completion: every consumer loop starts at once, so records flow through the stages as they arrive; a
+stage's background producers start only once every stage before it has finished, so they see the whole upstream
+(the sampler walks the graph's final snapshot). A stage has finished when every stage before it has, its
+background producers have returned, and its consumer loop is drained (everything read, done and committed);
+its loop is then stopped (its stage's close() runs). The seeds themselves come first: read, validated and
+produced to `linksyn.seeds` by the pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from linksyn.common.bus.base import Bus, TopicPartition
+from linksyn.common.runtime.parts import ServiceParts
+from linksyn.config import LinksynConfig
+
+log = logging.getLogger(__name__)
+
+STAGES: dict[str, str] = {
+    "extractor": "linksyn.extractor.app",
+    "graph": "linksyn.graph.app",
+    "sampler": "linksyn.sampler.app",
+    "synth": "linksyn.synth.app",
+    "sink": "linksyn.synth.sink.app",
+    "trainer": "linksyn.trainer.app",
+}
+"""Stage name -> the module whose `build(cfg, bus) -> ServiceParts` wires it, in pipeline order. The same names
+are the services `linksyn serve` runs."""
+
+DEFAULT_STAGES: tuple[str, ...] = ("extractor", "graph", "sampler", "synth", "sink")
+"""What `linksyn run` runs unless told otherwise: the trainer (continual pre-training) is opt-in."""
+
+STATUS_RAN = "ran"
+STATUS_NOT_AVAILABLE = "not available in this build"
+STATUS_NOT_SELECTED = "not selected"
+STATUS_SKIPPED = "skipped"
+STATUS_FAILED = "failed"
+STATUS_TIMED_OUT = "timed out"
+STATUS_INTERRUPTED = "interrupted"
+
+DEAD_LETTERS_KEPT = 1000
+"""Dead letters listed one by one in the report (all are counted)."""
+POLL_S = 0.2
+PROGRESS_EVERY_S = 30.0
+"""How often a stage that is still working says how far it got."""
+
+
+class StageUnavailable(Exception):
+    """The stage's app module is not part of this build."""
+
+
+class PipelineError(RuntimeError):
+    """The pipeline was asked for something it cannot do (unknown stage names...)."""
+
+
+def import_app(name: str) -> Any:
+    """The app module of stage/service `name`; StageUnavailable if that module (or its package) does not exist.
+
+    Any other import failure (a module the app imports is missing or broken) is a real error and propagates.
+    """
+    if name not in STAGES:
+        raise PipelineError(f"unknown stage {name!r}; known stages: {', '.join(STAGES)}")
+    module = STAGES[name]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        parts = module.split(".")
+        missing_self = {".".join(parts[:i]) for i in range(2, len(parts) + 1)}
+        if e.name in missing_self:
+            raise StageUnavailable(f"{module} is not in this build") from None
+        raise
+
+
+def available_stages() -> dict[str, bool]:
+    """Stage name -> whether its app module exists (without importing it)."""
+    from importlib.util import find_spec
+
+    out = {}
+    for name, module in STAGES.items():
+        try:
+            out[name] = find_spec(module) is not None
+        except ModuleNotFoundError:
+            out[name] = False
+    return out
+
+
+def select_stages(names: Iterable[str] | None) -> list[str]:
+    """Validate a stage selection and put it in pipeline order (None: DEFAULT_STAGES)."""
+    if names is None:
+        return list(DEFAULT_STAGES)
+    chosen = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in chosen if n not in STAGES]
+    if unknown:
+        raise PipelineError(f"unknown stage(s) {', '.join(map(repr, unknown))}; known stages: {', '.join(STAGES)}")
+    if not chosen:
+        raise PipelineError(f"no stages selected; known stages: {', '.join(STAGES)}")
+    return [n for n in STAGES if n in chosen]
+
+
+@dataclass
+class StageRun:
+    """One stage's part in a run, as the report shows it."""
+
+    name: str
+    status: str = STATUS_NOT_SELECTED
+    reason: str = ""
+    parts: ServiceParts | None = None
+    loop: Any = None
+    threads: list[threading.Thread] = field(default_factory=list)
+    background_errors: list[str] = field(default_factory=list)
+    build_s: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    counts: dict[str, float] = field(default_factory=dict)
+    done: bool = False
+
+    def report(self, t0: float) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.parts is not None:
+            out["build_s"] = round(self.build_s, 3)
+            out["consumes"] = list(self.parts.stage.input_topics) if self.parts.stage is not None else []
+            out["background_loops"] = len(self.parts.background)
+        if self.finished_at:
+            out["finished_after_s"] = round(self.finished_at - t0, 3)
+            out["wall_s"] = round(self.finished_at - self.started_at, 3)
+        if self.counts:
+            out["counts"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.counts.items())}
+        if self.background_errors:
+            out["background_errors"] = self.background_errors
+        return out
+
+
+@dataclass
+class SeedInput:
+    """What the pipeline feeds in: an iterable of Seed records plus where rejected rows are collected.
+
+    `reader` is a linksyn.common.seeds.SeedReader (or anything with the same `rejected`, `rejected_count` and
+    `sources` attributes)."""
+
+    reader: Any
+    progress: Callable[[Iterable[Any]], Iterable[Any]] = lambda it: it
+    """Wraps the seed iterator (a tqdm bar in the CLI)."""
+
+
+class Pipeline:
+    """One embedded run: build, feed seeds, wait stage by stage, collect the report."""
+
+    def __init__(
+        self,
+        cfg: LinksynConfig,
+        bus: Bus,
+        out_dir: Path,
+        stages: Sequence[str] | None = None,
+        *,
+        timeout_s: float | None = None,
+        echo: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    ) -> None:
+        self.cfg = cfg
+        self.bus = bus
+        self.out_dir = Path(out_dir)
+        self.selected = select_stages(stages)
+        self.timeout_s = timeout_s
+        self.echo = echo
+        self.runs: dict[str, StageRun] = {name: StageRun(name) for name in STAGES}
+        self._stop = threading.Event()
+        self._probe_consumer: Any = None
+        self._t0 = time.monotonic()
+        self.seeds_in = 0
+        self.status = "ok"
+        self.error = ""
+
+    # ---- phases ----------------------------------------------------------------------------------------------
+
+    def build(self) -> bool:
+        """Import and build every selected stage. False (with the stage marked failed) if one failed."""
+        self.bus.ensure_topics(self.cfg.bus.topics.all_partitions())
+        broken: str | None = None
+        for name in STAGES:
+            run = self.runs[name]
+            if name not in self.selected:
+                continue
+            if broken is not None:
+                run.status, run.reason = STATUS_SKIPPED, f"stage {broken!r} failed to build"
+                continue
+            try:
+                module = import_app(name)
+            except StageUnavailable as e:
+                run.status, run.reason = STATUS_NOT_AVAILABLE, str(e)
+                continue
+            except Exception as e:  # noqa: BLE001 - reported with the stage, then the run stops
+                run.status, run.reason = STATUS_FAILED, f"import {STAGES[name]} failed: {type(e).__name__}: {e}"
+                broken = name
+                continue
+            t = time.monotonic()
+            try:
+                run.parts = module.build(self.cfg, self.bus)
+            except Exception as e:  # noqa: BLE001
+                run.status, run.reason = STATUS_FAILED, f"build failed: {type(e).__name__}: {e}"
+                broken = name
+                log.exception("building stage %s failed", name)
+                continue
+            run.build_s = time.monotonic() - t
+            run.status = STATUS_RAN
+        # A stage downstream of a selected stage that cannot run gets no input: say so instead of running it dry.
+        missing: str | None = None
+        for name in self.selected:
+            run = self.runs[name]
+            if run.status != STATUS_RAN:
+                missing = missing or name
+            elif missing is not None:
+                run.status = STATUS_SKIPPED
+                run.reason = f"no input: upstream stage {missing!r} {self.runs[missing].status}"
+        if broken is not None:
+            for run in self.runs.values():
+                if run.status == STATUS_RAN:
+                    run.status, run.reason = STATUS_SKIPPED, f"stage {broken!r} failed to build"
+            self.status, self.error = "failed", f"stage {broken!r}: {self.runs[broken].reason}"
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start the consumer loop of every stage that runs (they idle until records arrive)."""
+        from linksyn.common.runtime.loop import ConsumerLoop
+        from linksyn.common.runtime.service import consumer_group
+
+        self._t0 = time.monotonic()
+        for run in self._running():
+            run.started_at = time.monotonic()
+            if run.parts is not None and run.parts.stage is not None:
+                run.loop = ConsumerLoop(
+                    self.bus, run.parts.stage, self.cfg.runtime, self.cfg.bus.topics, group=consumer_group(run.name)
+                )
+                run.loop.start()
+
+    def feed(self, seeds: SeedInput) -> int:
+        """Produce every seed to the seeds topic (keyed by seed id). Returns how many were produced."""
+        topic = self.cfg.bus.topics.seeds
+        n = 0
+        for seed in seeds.progress(iter(seeds.reader)):
+            if self._stop.is_set():
+                break
+            self.bus.produce(topic, seed.SerializeToString(), key=seed.id.encode("utf-8"))
+            n += 1
+            self.seeds_in = n
+        self.bus.flush()
+        return n
+
+    def wait(self) -> bool:
+        """Wait for the stages in order (see the module docstring). False on failure, timeout or interrupt."""
+        deadline = None if not self.timeout_s else self._t0 + self.timeout_s
+        upstream_ok = True
+        for run in self._running():
+            if not upstream_ok:
+                break
+            self._start_background(run)
+            next_note = time.monotonic() + PROGRESS_EVERY_S
+            while not self._finished(run):
+                if time.monotonic() >= next_note:
+                    next_note = time.monotonic() + PROGRESS_EVERY_S
+                    self._note_progress(run)
+                if self._stop.is_set():
+                    self._mark_unfinished(STATUS_INTERRUPTED, "interrupted")
+                    return False
+                if run.loop is not None and run.loop.finished():
+                    # The loop died (it only ends on stop(), which has not been called yet).
+                    self._fail(run, f"consumer loop died: {run.loop.error!r}")
+                    return False
+                if run.background_errors:
+                    self._fail(run, "background loop failed: " + "; ".join(run.background_errors))
+                    return False
+                if deadline is not None and time.monotonic() > deadline:
+                    self._mark_unfinished(STATUS_TIMED_OUT, f"still running after --timeout {self.timeout_s:g}s")
+                    return False
+                time.sleep(POLL_S)
+            self._close_stage(run)
+            upstream_ok = run.status == STATUS_RAN
+            c = run.counts
+            self.echo(
+                f"{run.name}: done in {run.finished_at - run.started_at:.1f}s "
+                f"(in={int(c.get('records_in', 0))} out={int(c.get('records_out', 0))} "
+                f"failed={int(c.get('records_failed', 0))} dead_letters={int(c.get('dead_letters', 0))})"
+            )
+        return upstream_ok
+
+    def _note_progress(self, run: StageRun) -> None:
+        busy = f"{run.name}: running for {time.monotonic() - run.started_at:.0f}s"
+        if run.loop is not None:
+            c = run.loop.stats()
+            busy += (
+                f" (in={int(c['records_in'])} out={int(c['records_out'])} in_flight={int(c['in_flight'])}"
+                f" of {self._input_records(run)} input records)"
+            )
+        if any(t.is_alive() for t in run.threads):
+            busy += f", {sum(t.is_alive() for t in run.threads)} background loop(s) producing"
+        self.echo(busy)
+
+    def interrupt(self) -> None:
+        """Ask feed() and wait() to give up (Ctrl-C)."""
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        """Stop whatever still runs and release every stage (idempotent)."""
+        self._stop.set()
+        for run in self.runs.values():
+            if run.parts is not None and not run.done:
+                self._close_stage(run)
+        if self._probe_consumer is not None:
+            self._probe_consumer.close()
+            self._probe_consumer = None
+
+    # ---- report ----------------------------------------------------------------------------------------------
+
+    def report(self, seeds: SeedInput, **extra: Any) -> dict[str, Any]:
+        reader = seeds.reader
+        dead = self._dead_letters()
+        ran = [n for n in self.selected if self.runs[n].status == STATUS_RAN]
+        report: dict[str, Any] = {
+            "status": self.status,
+            **({"error": self.error} if self.error else {}),
+            **extra,
+            "seeds_in": self.seeds_in,
+            "seeds_rejected": {
+                "count": reader.rejected_count,
+                "rows": [r.to_dict() for r in reader.rejected],
+                "listed": len(reader.rejected),
+            },
+            "seed_sources": [{"path": str(s.path), "format": s.format} for s in reader.sources],
+            "dead_letters": dead,
+            "stages_selected": self.selected,
+            "stages_ran": ran,
+            "stages_not_available": [n for n, r in self.runs.items() if r.status == STATUS_NOT_AVAILABLE],
+            "stages": {n: r.report(self._t0) for n, r in self.runs.items()},
+            "topics": self._topic_sizes(),
+            "wall_s": round(time.monotonic() - self._t0, 3),
+        }
+        stuck = self._threads_left_running()
+        if stuck:
+            report["threads_left_running"] = stuck
+        dataset = self.out_dir / "dataset"
+        if dataset.exists():
+            report["dataset"] = str(dataset)
+        return report
+
+    # ---- internals -------------------------------------------------------------------------------------------
+
+    def _running(self) -> list[StageRun]:
+        return [self.runs[n] for n in self.selected if self.runs[n].status == STATUS_RAN]
+
+    def _start_background(self, run: StageRun) -> None:
+        if run.parts is None or run.threads:
+            return
+        for i, bg in enumerate(run.parts.background):
+
+            def target(bg: Any = bg) -> None:
+                try:
+                    bg.run(self._stop)
+                except Exception as e:  # noqa: BLE001 - reported as the stage's failure
+                    log.exception("background loop of %s failed", run.name)
+                    run.background_errors.append(f"{type(e).__name__}: {e}")
+
+            t = threading.Thread(target=target, name=f"{run.name}-background-{i}", daemon=True)
+            t.start()
+            run.threads.append(t)
+
+    def _finished(self, run: StageRun) -> bool:
+        if any(t.is_alive() for t in run.threads):
+            return False
+        if run.background_errors:
+            return False
+        if run.loop is None:
+            return True
+        # Drained (read, done and committed) is the usual sign. A stage that commits only at its checkpoints
+        # (the graph publishes a snapshot every graph.snapshot_every_s) is also finished once it has read every
+        # record of its inputs and has nothing in flight: stopping it runs its close(), which makes its state
+        # durable and lets the final commit through (checked after the stop, see _close_stage).
+        read = run.loop.stats().get("records_in", 0)
+        if read >= self._input_records(run) and run.loop.idle():
+            return True
+        return bool(run.loop.drained(timeout=1.0))
+
+    def _input_records(self, run: StageRun) -> int:
+        """Records in the stage's input topics now (the in-memory bus starts empty, so all of them are input)."""
+        assert run.parts is not None and run.parts.stage is not None
+        tps = [TopicPartition(t, p) for t in run.parts.stage.input_topics for p in range(self.bus.partitions_for(t))]
+        probe = self._probe()
+        return sum(probe.end_offsets(tps).values())
+
+    def _uncommitted(self, run: StageRun) -> int:
+        """After the stage's loop stopped: records of its inputs its consumer group has not committed."""
+        assert run.parts is not None and run.parts.stage is not None
+        from linksyn.common.runtime.service import consumer_group
+
+        topics = list(run.parts.stage.input_topics)
+        tps = [TopicPartition(t, p) for t in topics for p in range(self.bus.partitions_for(t))]
+        member = self.bus.consumer(consumer_group(run.name), topics)
+        try:
+            ends = member.end_offsets(tps)
+            return sum(max(0, end - (member.committed(tp) or 0)) for tp, end in ends.items())
+        finally:
+            member.close()
+
+    def _probe(self) -> Any:
+        """A consumer used only for log-end offsets (it never polls, so it is assigned nothing)."""
+        if self._probe_consumer is None:
+            self._probe_consumer = self.bus.consumer("linksyn-run-probe", [self.cfg.bus.topics.dead_letter])
+        return self._probe_consumer
+
+    def _close_stage(self, run: StageRun) -> None:
+        if run.done:
+            return
+        run.done = True
+        if run.loop is not None:
+            if not run.loop.stop():
+                log.warning("consumer loop of %s did not stop in time", run.name)
+            run.counts = dict(run.loop.stats())
+            for key in ("in_flight", "lag"):
+                run.counts.pop(key, None)
+            if run.loop.finished():
+                left = self._uncommitted(run)
+                if left:
+                    log.warning("%s stopped with %d record(s) of its inputs uncommitted", run.name, left)
+                    run.counts["uncommitted_after_stop"] = left
+        for t in run.threads:
+            t.join(timeout=self.cfg.runtime.shutdown_timeout_s)
+        if run.parts is not None and run.parts.close is not None:
+            try:
+                run.parts.close()
+            except Exception as e:  # noqa: BLE001 - the run's outcome stands; the close failure is reported
+                log.exception("closing stage %s failed", run.name)
+                run.reason = (run.reason + "; " if run.reason else "") + f"close failed: {type(e).__name__}: {e}"
+        run.finished_at = time.monotonic()
+
+    def _fail(self, run: StageRun, reason: str) -> None:
+        run.status, run.reason = STATUS_FAILED, reason
+        self.status, self.error = "failed", f"stage {run.name!r}: {reason}"
+        self._mark_unfinished(STATUS_SKIPPED, f"stage {run.name!r} failed", mark_pipeline=False)
+
+    def _mark_unfinished(self, status: str, reason: str, mark_pipeline: bool = True) -> None:
+        if mark_pipeline:
+            self.status, self.error = status, reason
+        for run in self._running():
+            if not run.done:
+                run.status, run.reason = status, reason
+        for run in self.runs.values():
+            if run.status in (STATUS_SKIPPED, STATUS_TIMED_OUT, STATUS_INTERRUPTED) and not run.reason:
+                run.reason = reason
+
+    def _threads_left_running(self) -> list[str]:
+        """Threads of the stages still alive after shutdown (a batch stuck in native code past the timeout)."""
+        prefixes = tuple(f"{name}-" for name in self.selected)
+        return sorted(t.name for t in threading.enumerate() if t.is_alive() and t.name.startswith(prefixes))
+
+    def _topic_sizes(self) -> dict[str, int]:
+        """Records in each pipeline topic at the end (sum of the partitions' log-end offsets)."""
+        topics = self.cfg.bus.topics.all_partitions()
+        tps = [TopicPartition(t, p) for t in topics for p in range(self.bus.partitions_for(t))]
+        probe = self.bus.consumer("linksyn-run-report", [self.cfg.bus.topics.dead_letter])
+        try:
+            ends = probe.end_offsets(tps)
+        finally:
+            probe.close()
+        sizes: Counter[str] = Counter()
+        for tp, end in ends.items():
+            sizes[tp.topic] += end
+        return {t: sizes[t] for t in topics}
+
+    def _dead_letters(self) -> dict[str, Any]:
+        """Every dead letter of the run: counted by service and error, the first DEAD_LETTERS_KEPT listed."""
+        from linksyn.v1.records_pb2 import DeadLetter
+
+        topic = self.cfg.bus.topics.dead_letter
+        tps = [TopicPartition(topic, p) for p in range(self.bus.partitions_for(topic))]
+        consumer = self.bus.consumer("linksyn-run-dead-letters", [topic])
+        records: list[dict[str, Any]] = []
+        by_service: Counter[str] = Counter()
+        by_error: Counter[str] = Counter()
+        try:
+            total = sum(consumer.end_offsets(tps).values())
+            seen = 0
+            deadline = time.monotonic() + 30.0
+            while seen < total and time.monotonic() < deadline:
+                for m in consumer.poll(max_records=500, timeout_s=0.5):
+                    seen += 1
+                    dl = DeadLetter()
+                    dl.ParseFromString(m.value)
+                    by_service[dl.service] += 1
+                    by_error[dl.error.split(":", 1)[0]] += 1
+                    if len(records) < DEAD_LETTERS_KEPT:
+                        records.append(
+                            {
+                                "service": dl.service,
+                                "topic": dl.topic,
+                                "partition": dl.partition,
+                                "offset": dl.offset,
+                                "attempts": dl.attempts,
+                                "error": dl.error,
+                            }
+                        )
+        finally:
+            consumer.close()
+        return {
+            "count": sum(by_service.values()),
+            "by_service": dict(by_service),
+            "by_error_type": dict(by_error),
+            "records": records,
+        }
+
+
+RUN_OUTPUTS: tuple[str, ...] = ("report.json", "graph", "dataset", "trainer", "sampler-state.json")
+"""What a run writes under its output folder (see embedded_config); --overwrite removes exactly these."""
+
+
+class OutputExistsError(PipelineError):
+    """The output folder holds a previous run's state, which a new in-memory run must not resume from."""
+
+
+def embedded_config(cfg: LinksynConfig, out_dir: Path) -> LinksynConfig:
+    """A copy of `cfg` for the embedded run writing under `out_dir`.
+
+    The bus is the in-memory one (services check `bus.kind == "memory"` to behave embedded: the sampler emits a
+    finite number of paths). Where a stage keeps state or output in a folder and the configuration does not name
+    one explicitly, it goes under `out_dir`: graph snapshots in graph/, the dataset in dataset/, trainer runs in
+    trainer/ (training on that dataset), sampler counters in sampler-state.json.
+    """
+    cfg = cfg.model_copy(deep=True)
+    cfg.bus.kind = "memory"
+    out = Path(out_dir)
+    if "snapshot_url" not in cfg.graph.model_fields_set:
+        cfg.graph.snapshot_url = str(out / "graph")
+    if "output_dir" not in cfg.synth.sink.model_fields_set:
+        cfg.synth.sink.output_dir = str(out / "dataset")
+    if "dataset" not in cfg.trainer.model_fields_set:
+        cfg.trainer.dataset = str(out / "dataset")
+    if "out_dir" not in cfg.trainer.model_fields_set:
+        cfg.trainer.out_dir = str(out / "trainer")
+    if "state_path" not in cfg.sampler.model_fields_set:
+        cfg.sampler.state_path = str(out / "sampler-state.json")
+    return cfg
+
+
+def previous_run_outputs(out_dir: Path) -> list[Path]:
+    """The outputs of an earlier run present in `out_dir`."""
+    return [Path(out_dir) / name for name in RUN_OUTPUTS if (Path(out_dir) / name).exists()]
+
+
+def clear_previous_run(out_dir: Path) -> None:
+    """Remove what an earlier run wrote to `out_dir` (only the paths in RUN_OUTPUTS; anything else stays)."""
+    import shutil
+
+    for path in previous_run_outputs(out_dir):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def run_pipeline(
+    cfg: LinksynConfig,
+    seeds: SeedInput,
+    out_dir: Path,
+    stages: Sequence[str] | None = None,
+    *,
+    timeout_s: float | None = None,
+    echo: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    extra_report: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Run the embedded pipeline and write `out_dir/report.json`; returns the report.
+
+    The configuration is adapted by `embedded_config` (in-memory bus, state and outputs under `out_dir`).
+    OutputExistsError if `out_dir` holds an earlier run, unless `overwrite` (which removes that run's outputs).
+    """
+    from linksyn.common.bus.memory import InMemoryBus
+
+    out_dir = Path(out_dir)
+    existing = previous_run_outputs(out_dir)
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{out_dir} holds a previous run ({', '.join(p.name for p in existing)}); a new run would resume from its "
+            "state: choose another --out, or pass --overwrite to replace it"
+        )
+    clear_previous_run(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = embedded_config(cfg, out_dir)
+    bus = InMemoryBus(default_partitions=cfg.bus.topics.partitions)
+    pipeline = Pipeline(cfg, bus, out_dir, stages, timeout_s=timeout_s, echo=echo)
+    try:
+        try:
+            if pipeline.build():
+                pipeline.start()
+                pipeline.feed(seeds)
+                pipeline.wait()
+        except KeyboardInterrupt:
+            pipeline.interrupt()
+            pipeline._mark_unfinished(STATUS_INTERRUPTED, "interrupted (Ctrl-C)")
+        except Exception as e:  # noqa: BLE001 - the report says what broke; the stages are still shut down
+            log.exception("the embedded pipeline failed")
+            pipeline._mark_unfinished(STATUS_FAILED, f"pipeline error: {type(e).__name__}: {e}")
+        finally:
+            pipeline.shutdown()
+        report = pipeline.report(seeds, **(extra_report or {}))
+    finally:
+        bus.close()
+    path = out_dir / "report.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return report
