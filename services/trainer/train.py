@@ -65,6 +65,15 @@ def load_trainable(spec: str, device: torch.device | str = "cpu") -> tuple[Any, 
         kw["local_files_only"] = True
     tok = AutoTokenizer.from_pretrained(src.path, **kw)
     model = AutoModelForCausalLM.from_pretrained(src.path, dtype=torch.float32, **kw)
+    if src.gguf_file:
+        # transformers dequantises GGUF weights but keeps the model marked as quantized, which blocks
+        # save_pretrained; rebuild a plain float32 model from the same config and weights.
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(model.state_dict())
+        model = plain
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model.to(device), tok
