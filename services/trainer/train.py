@@ -59,21 +59,14 @@ def load_trainable(spec: str, device: torch.device | str = "cpu") -> tuple[Any, 
     ms = parse_spec(spec)
     if ms.scheme not in (EMBEDDED, "hf"):
         raise ModelSpecError(f"model spec {spec!r}: training needs weights in-process ('embedded' or 'hf:...'), not {ms.scheme}")
-    src = resolve_hf_source(EMBEDDED if ms.scheme == EMBEDDED else ms.target, spec)
+    from linksyn.common.llm.gguf_cache import plain_source
+
+    src = plain_source(resolve_hf_source(EMBEDDED if ms.scheme == EMBEDDED else ms.target, spec))
     kw: dict[str, Any] = {"gguf_file": src.gguf_file} if src.gguf_file else {}
     if src.local:
         kw["local_files_only"] = True
     tok = AutoTokenizer.from_pretrained(src.path, **kw)
     model = AutoModelForCausalLM.from_pretrained(src.path, dtype=torch.float32, **kw)
-    if src.gguf_file:
-        # transformers dequantises GGUF weights but keeps the model marked as quantized, which blocks
-        # save_pretrained; rebuild a plain float32 model from the same config and weights.
-        config = model.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        plain.load_state_dict(model.state_dict())
-        model = plain
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model.to(device), tok

@@ -1,0 +1,62 @@
+"""Options of every LLM backend (a section that the extractor and synth configs embed next to their model spec).
+
+One class for all engines: each backend reads the fields that concern it and ignores the rest, so switching a
+stage from `embedded` to `openai:...` or `vllm:...` is a change of the spec string alone.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from linksyn.common.config import Section
+
+
+class LLMConfig(Section):
+    """How a backend talks to its engine: timeouts, concurrency, retries, batching, device."""
+
+    # --- openai: HTTP to an OpenAI-compatible server ---
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    """Longest time one HTTP attempt may take, start to last byte; past it the attempt counts as a timeout."""
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest time to open a TCP connection to the server."""
+    max_concurrency: int = Field(default=64, ge=1)
+    """Requests in flight at once against the server (also the HTTP connection pool size)."""
+    max_attempts: int = Field(default=4, ge=1)
+    """Attempts per request on transient failures (429, 5xx, timeouts, connection errors) before it fails."""
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    """Delay before the first retry; doubles each attempt, with +-50% jitter so retries do not arrive in step."""
+    backoff_max_s: float = Field(default=20.0, ge=0)
+    """Longest delay between attempts (also caps a server's Retry-After)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key, sent as `Authorization: Bearer`; unset = no header.
+    The key itself never enters the config, logs, errors or repr."""
+    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object", "none"] = "auto"
+    """How a JSON schema is sent: 'json_schema' (OpenAI's response_format json_schema: vLLM, SGLang, OpenAI),
+    'json_object_schema' ({"type": "json_object", "schema": ...}: llama-cpp-python's server), 'json_object' (JSON mode,
+    schema unenforced), 'none' (prompt only). 'auto' starts with json_schema and steps down this list, for the rest of
+    the process, when the server rejects a form."""
+
+    # --- hf / llamacpp: in-process engines ---
+    batch_size: int = Field(default=16, ge=1)
+    """Requests decoded together in one padded batch by the in-process engines."""
+    device: str = "auto"
+    """Torch device for `hf`: 'cpu', 'cuda', 'cuda:1', or 'auto' (CUDA when available, else CPU)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights dtype for `hf`; 'auto' = float32 on CPU, bfloat16 on CUDA."""
+    threads: int | None = Field(default=None, ge=1)
+    """CPU threads for the in-process engines (torch intra-op threads, llama.cpp n_threads); None = engine default."""
+    allow_download: bool = False
+    """Let `hf:ORG/NAME` fetch a model from the Hugging Face Hub when it is not already in the local cache.
+    Off by default: the embedded pipeline must never touch the network."""
+    n_ctx: int = Field(default=4096, ge=256)
+    """Context window (prompt + completion tokens) of the llama.cpp engine."""
+
+    # --- vllm: the in-process offline engine ---
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    """GPUs one vLLM engine shards the model over."""
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    """Fraction of GPU memory vLLM may take for weights and KV cache."""
+    max_model_len: int | None = Field(default=None, ge=1)
+    """vLLM context length; None = the model's own."""
