@@ -1,0 +1,29 @@
+"""Wiring of the extractor service: annotator (LLM or keyphrase) from config, the stage and its gRPC servicer."""
+
+from __future__ import annotations
+
+from linksyn.common.bus.base import Bus
+from linksyn.common.llm import load_llm
+from linksyn.common.runtime.parts import ServiceParts
+from linksyn.config import LinksynConfig
+from linksyn.extractor.embedding import shared_embedder
+from linksyn.extractor.extractor import Extractor
+from linksyn.extractor.servicer import ExtractorServicer
+from linksyn.extractor.stage import ExtractorStage
+from linksyn.v1 import extractor_pb2_grpc
+
+
+def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
+    """The extractor service: consumes seeds, produces seed-kps. The bus is the loop's; the stage never touches it."""
+    ex = cfg.extractor
+    topics = cfg.bus.topics
+    llm = load_llm(ex.model, ex.llm) if ex.mode == "llm" else None
+    embedder = shared_embedder() if ex.mode == "keyphrase" or ex.kp_merge else None
+    stage = ExtractorStage(Extractor.from_config(ex, llm=llm, embedder=embedder), topics.seeds, topics.seed_kps)
+    return ServiceParts(
+        name="extractor",
+        stage=stage,
+        servicers=[(extractor_pb2_grpc.add_ExtractorServiceServicer_to_server, ExtractorServicer(stage))],
+        service_names=["linksyn.v1.ExtractorService"],
+        close=llm.close if llm is not None else None,
+    )

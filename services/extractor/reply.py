@@ -1,0 +1,213 @@
+"""The extraction reply: its JSON schema, and turning an LLM's text into a validated, repaired annotation.
+
+The schema is sent to engines that can constrain decoding; the reply is validated anyway, because not every
+engine constrains and a truncated reply is never valid. Repairs are small and recorded (`ParsedReply.repairs`);
+anything that cannot be repaired raises `ReplyError` with the offending value, and the stage retries the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from linksyn.extractor.taxonomy import Taxonomy
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+_WS = re.compile(r"\s+")
+# Bullets, numbering and quotes a model wraps a list item in: "- ", "1. ", "* ", '"...'.
+_ITEM_DECOR = re.compile(r"^(?:[-*\u2022]+|\d+[.)])\s+|^[\"'`]+|[\"'`]+$")
+_RATIONALE_CHARS = 500
+
+
+class ReplyError(ValueError):
+    """The reply cannot be turned into an annotation; the message says what is wrong and quotes the value."""
+
+
+@dataclass(frozen=True)
+class ReplyLimits:
+    """Bounds on knowledge points (from ExtractorConfig)."""
+
+    max_kps: int = 8
+    max_kp_chars: int = 64
+    max_kp_words: int = 8
+
+
+@dataclass
+class ParsedReply:
+    """A validated reply. `discipline`/`subdiscipline`/`difficulty` are None when the reply's value was unusable
+    and the caller said it does not need it (the seed's own label stands in)."""
+
+    knowledge_points: list[str]
+    discipline: str | None
+    subdiscipline: str | None
+    difficulty: int | None
+    rationale: str = ""
+    repairs: list[str] = field(default_factory=list)
+
+
+def extraction_schema(taxonomy: Taxonomy, limits: ReplyLimits) -> dict[str, Any]:
+    """JSON schema of the reply; disciplines and subdisciplines are enums so constrained decoding stays inside
+    the taxonomy."""
+    return {
+        "type": "object",
+        "properties": {
+            "knowledge_points": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": limits.max_kp_chars},
+                "minItems": 1,
+                "maxItems": limits.max_kps,
+            },
+            "discipline": {"type": "string", "enum": taxonomy.discipline_names()},
+            "subdiscipline": {"type": "string", "enum": taxonomy.subdiscipline_names()},
+            "difficulty": {"type": "integer", "minimum": 1, "maximum": 5},
+            "rationale": {"type": "string", "maxLength": _RATIONALE_CHARS},
+        },
+        "required": ["knowledge_points", "discipline", "subdiscipline", "difficulty"],
+        "additionalProperties": False,
+    }
+
+
+def first_json_object(text: str) -> dict[str, Any]:
+    """The first JSON object in `text`, tolerating code fences and prose around it."""
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    for chunk in candidates:
+        start = chunk.find("{")
+        while start != -1:
+            try:
+                value, _ = decoder.raw_decode(chunk, start)
+            except json.JSONDecodeError:
+                start = chunk.find("{", start + 1)
+                continue
+            if isinstance(value, dict):
+                return value
+            start = chunk.find("{", start + 1)
+    preview = text.strip().replace("\n", " ")
+    preview = preview[:120] + ("..." if len(preview) > 120 else "")
+    raise ReplyError(f"reply holds no JSON object: {preview!r}")
+
+
+def clean_kp(raw: str) -> str:
+    """Trim, collapse whitespace, strip list bullets and wrapping quotes."""
+    text = _WS.sub(" ", raw).strip()
+    prev = None
+    while prev != text:
+        prev = text
+        text = _ITEM_DECOR.sub("", text).strip().rstrip(".;,:").strip()
+    return text
+
+
+def validate_kps(raw: Any, limits: ReplyLimits, repairs: list[str]) -> list[str]:
+    """1..max_kps cleaned, distinct (case-insensitively), non-empty KPs within the length caps."""
+    if isinstance(raw, str):
+        repairs.append("knowledge_points was a string; split on ';' / ','")
+        raw = re.split(r"[;,\n]", raw)
+    if not isinstance(raw, list):
+        raise ReplyError(f"knowledge_points must be a list of strings, got {type(raw).__name__}: {raw!r:.120}")
+    kept: list[str] = []
+    seen: set[str] = set()
+    too_long: list[str] = []
+    for item in raw:
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            item = str(item)
+        if not isinstance(item, str):
+            repairs.append(f"dropped non-string knowledge point {item!r:.60}")
+            continue
+        kp = clean_kp(item)
+        if not kp:
+            continue
+        if len(kp) > limits.max_kp_chars or len(kp.split()) > limits.max_kp_words:
+            too_long.append(kp)
+            continue
+        key = kp.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(kp)
+    if too_long:
+        repairs.append(f"dropped {len(too_long)} over-long knowledge point(s)")
+    if not kept:
+        detail = (
+            f"; {len(too_long)} over the limit of {limits.max_kp_chars} chars / {limits.max_kp_words} words, "
+            f"e.g. {too_long[0][:80]!r}"
+            if too_long
+            else ""
+        )
+        raise ReplyError(f"no usable knowledge point among {len(raw)} given{detail}")
+    if len(kept) > limits.max_kps:
+        repairs.append(f"kept the first {limits.max_kps} of {len(kept)} knowledge points")
+        kept = kept[: limits.max_kps]
+    return kept
+
+
+def validate_difficulty(raw: Any, repairs: list[str]) -> int:
+    """An integer 1-5; numbers outside are clamped, non-numbers rejected."""
+    value: float
+    if isinstance(raw, bool) or raw is None:
+        raise ReplyError(f"difficulty must be an integer 1-5, got {raw!r}")
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    elif isinstance(raw, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", raw):
+        value = float(raw)
+    else:
+        raise ReplyError(f"difficulty must be an integer 1-5, got {raw!r:.60}")
+    level = int(round(value))
+    if not 1 <= level <= 5:
+        repairs.append(f"difficulty {raw!r} clamped to 1-5")
+        level = min(5, max(1, level))
+    return level
+
+
+def parse_reply(
+    text: str,
+    taxonomy: Taxonomy,
+    limits: ReplyLimits,
+    need_discipline: bool = True,
+    need_difficulty: bool = True,
+) -> ParsedReply:
+    """Validate and repair one reply. With `need_*` False, an unusable field becomes None instead of an error
+    (the seed carries a trusted label for it)."""
+    obj = first_json_object(text)
+    repairs: list[str] = []
+    if "knowledge_points" not in obj:
+        raise ReplyError(f"reply has no 'knowledge_points' (keys: {sorted(obj)})")
+    kps = validate_kps(obj["knowledge_points"], limits, repairs)
+
+    discipline: str | None = None
+    raw_disc = obj.get("discipline")
+    raw_sub = obj.get("subdiscipline")
+    if isinstance(raw_disc, str) and raw_disc.strip():
+        discipline = taxonomy.resolve_discipline(raw_disc)
+        if discipline is not None and discipline != raw_disc:
+            repairs.append(f"discipline {raw_disc!r} -> {discipline!r}")
+    if discipline is None and isinstance(raw_sub, str):
+        discipline = taxonomy.discipline_of(raw_sub.strip())  # a known subdiscipline names its discipline
+    if discipline is None and need_discipline:
+        if raw_disc is None:
+            raise ReplyError("reply has no 'discipline'")
+        raise ReplyError(
+            f"discipline {raw_disc!r:.60} is not in the taxonomy (closest: {', '.join(taxonomy.closest_names(str(raw_disc)))})"
+        )
+
+    subdiscipline: str | None = None
+    if discipline is not None and isinstance(raw_sub, str) and raw_sub.strip():
+        subdiscipline = taxonomy.resolve_subdiscipline(raw_sub, discipline)
+        if subdiscipline is None:
+            # A subdiscipline of another discipline, or none at all: keep the discipline, drop the subdiscipline.
+            repairs.append(f"subdiscipline {raw_sub!r:.60} is not under {discipline!r}; left empty")
+            subdiscipline = ""
+
+    difficulty: int | None = None
+    if "difficulty" in obj or need_difficulty:
+        try:
+            difficulty = validate_difficulty(obj.get("difficulty"), repairs)
+        except ReplyError:
+            if need_difficulty:
+                raise
+            difficulty = None
+
+    rationale = obj.get("rationale")
+    rationale = rationale.strip()[:_RATIONALE_CHARS] if isinstance(rationale, str) else ""
+    return ParsedReply(kps, discipline, subdiscipline, difficulty, rationale, repairs)

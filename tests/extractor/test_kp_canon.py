@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from linksyn.extractor.kp_canon import KPCanon, canonical_form, singular
+
+
+@pytest.mark.parametrize(
+    "raw, canon",
+    [
+        ("Newton's Laws of Motion!", "newton's law of motion"),
+        ("  Prime   Numbers ", "prime number"),
+        ("Probabilities", "probability"),
+        ("acid - base  reactions", "acid-base reaction"),
+        ("Matrices", "matrix"),
+        ("Physics", "physics"),
+        ("analysis of variance", "analysis of variance"),
+        ("boxes", "box"),
+        ("C++ classes", "c++ class"),
+        ("Newton\u2019s law", "newton's law"),
+        ("\uff21\uff34\uff30 synthesis", "atp synthesis"),  # full-width letters
+        ("...", ""),
+    ],
+)
+def test_canonical_form(raw, canon):
+    assert canonical_form(raw) == canon
+
+
+def test_singular_keeps_non_plurals():
+    for w in ["gas", "bias", "physics", "status", "glass", "series", "this"]:
+        assert singular(w) == w
+
+
+def test_exact_forms_merge_without_embedding():
+    calls = []
+
+    def encode(texts):
+        calls.append(list(texts))
+        return np.eye(8, dtype=np.float32)[: len(texts)]
+
+    canon = KPCanon(encode, threshold=0.9, dim=8)
+    out = canon.canonicalise([["Prime Numbers", "prime number"], ["PRIME NUMBERS", "Euler's formula"]])
+    assert out == [["prime number"], ["prime number", "euler's formula"]]
+    assert calls == [["prime number", "euler's formula"]]  # one batched call, each form once
+    assert canon.canonicalise([["prime numbers"]]) == [["prime number"]] and len(calls) == 1
+
+
+def test_near_synonyms_merge_with_minilm(embedder):
+    canon = KPCanon(embedder.encode, threshold=0.92)
+    first = canon.canonicalise([["Pythagorean theorem", "Newton's second law"]])
+    later = canon.canonicalise([["Pythagoras theorem", "newton's first law", "replication of DNA"], ["DNA replication"]])
+    assert first == [["pythagorean theorem", "newton's second law"]]
+    assert later[0][0] == "pythagorean theorem"  # merged (cosine ~0.96)
+    assert later[0][1] == "newton's first law"  # kept apart (cosine ~0.90 < 0.92)
+    assert later[1] == ["replication of dna"]  # merged within one batch
+    assert canon.merged == 2 and len(canon) == 4
+
+
+def test_merging_off_uses_the_form_only():
+    canon = KPCanon(None)
+    assert canon.canonicalise([["Pythagoras theorem", "Pythagorean theorem"]]) == [["pythagoras theorem", "pythagorean theorem"]]
+
+
+def _planted_vectors(n: int, dim: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random unit vectors with planted near-duplicates (some within a batch, some across batches, some ties)."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, dim))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    vecs = {f"kp {i}": base[i] for i in range(n)}
+    for i in range(0, n, 3):  # a near-synonym of every third KP
+        v = base[i] + rng.normal(scale=0.15, size=dim)
+        vecs[f"near {i}"] = v / np.linalg.norm(v)
+    vecs["copy 0"] = base[0].copy()  # an exact tie with "kp 0"
+    return vecs
+
+
+def test_batched_admission_equals_one_form_at_a_time(monkeypatch):
+    import linksyn.extractor.kp_canon as kc
+
+    vecs = _planted_vectors(60)
+
+    def encode(texts):
+        return np.stack([vecs[t] for t in texts]).astype(np.float32)
+
+    names = list(vecs)
+    order = np.random.default_rng(1).permutation(len(names))
+    lists = [[names[j] for j in order[k : k + 7]] for k in range(0, len(order), 7)]
+    monkeypatch.setattr(kc, "_VOCAB_BLOCK", 5)  # several vocabulary blocks
+    monkeypatch.setattr(kc, "_ADMIT_CHUNK", 9)  # several chunks per call
+    batched = KPCanon(encode, threshold=0.9, dim=16)
+    out_batched = batched.canonicalise(lists[:4]) + batched.canonicalise(lists[4:])
+    single = KPCanon(encode, threshold=0.9, dim=16)
+    out_single = [single.canonicalise([[kp]])[0] for kps in lists for kp in kps]
+    flat_batched = [kp for kps in out_batched for kp in kps]
+    assert batched.vocabulary == single.vocabulary and batched.merged == single.merged > 0
+    assert {k: batched._alias[k] for k in batched._alias} == single._alias
+    assert len(flat_batched) <= len(out_single)  # duplicates within a list collapse
+    assert single._alias["copy 0"] == single._alias["kp 0"]
