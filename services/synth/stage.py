@@ -1,0 +1,95 @@
+"""The synth stage: `linksyn.paths` (WalkPath) -> `linksyn.synth-qa` (SynthQA), for the consumer loop.
+
+Transport only: decode, one `Synthesizer.synthesize` call per batch (so every request of the batch goes to the
+LLM in one `generate` call per round), encode, count.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Sequence
+
+from google.protobuf.message import DecodeError
+
+from linksyn.common.bus.base import Message, OutRecord
+from linksyn.common.runtime.stage import Result
+from linksyn.synth import metrics
+from linksyn.synth.synthesis import PathOutcome, Synthesizer
+from linksyn.v1 import records_pb2
+
+
+def decode_path(value: bytes) -> records_pb2.WalkPath:
+    """A WalkPath from bytes; ValueError (with the reason) if it does not parse or carries no id."""
+    path = records_pb2.WalkPath()
+    try:
+        path.ParseFromString(value)
+    except DecodeError as e:
+        raise ValueError(f"not a WalkPath record ({len(value)} bytes): {e}") from None
+    if not path.id:
+        raise ValueError(f"WalkPath without an id ({len(value)} bytes)")
+    return path
+
+
+class SynthStage:
+    """Stage consuming WalkPaths and producing SynthQA records keyed by their id."""
+
+    def __init__(self, synthesizer: Synthesizer, input_topic: str, output_topic: str, name: str = "synth") -> None:
+        self.name = name
+        self.input_topics = [input_topic]
+        self.output_topic = output_topic
+        self.synthesizer = synthesizer
+        self._lock = threading.Lock()
+        self.totals: Counter = Counter()
+        """Running totals for the Stats RPC: paths, qa, failed, prompt_tokens, completion_tokens, drop:<reason>."""
+        self._prompt_tokens = metrics.SYNTH_PROMPT_TOKENS.labels(service=name)
+        self._completion_tokens = metrics.SYNTH_COMPLETION_TOKENS.labels(service=name)
+        self._failed = metrics.SYNTH_PATHS_FAILED.labels(service=name)
+        self._seconds = metrics.SYNTH_BATCH_SECONDS.labels(service=name)
+
+    def process(self, batch: Sequence[Message]) -> list[Result]:
+        results: list[Result | None] = [None] * len(batch)
+        paths: list[records_pb2.WalkPath] = []
+        slots: list[int] = []
+        for i, msg in enumerate(batch):
+            try:
+                paths.append(decode_path(msg.value))
+                slots.append(i)
+            except ValueError as e:
+                results[i] = Result.failed(str(e), permanent=True)
+        t0 = time.perf_counter()
+        outcomes = self.synthesizer.synthesize(paths)
+        self._seconds.observe(time.perf_counter() - t0)
+        for i, out in zip(slots, outcomes):
+            results[i] = self._result(out)
+        self.count_outcomes(outcomes)
+        return [r for r in results if r is not None]
+
+    def _result(self, out: PathOutcome) -> Result:
+        if out.error is not None:
+            return Result.failed(f"path {out.path_id}: {out.error}", permanent=not out.retryable)
+        return Result.ok(
+            *(OutRecord(self.output_topic, qa.SerializeToString(), key=qa.id.encode()) for qa in out.qas)
+        )
+
+    def count_outcomes(self, outcomes: Sequence[PathOutcome]) -> None:
+        """Count an outcome batch in metrics and the Stats totals (tokens count even for failed paths: they were
+        spent; drops and QA only for paths that succeeded, since a failed path is retried)."""
+        with self._lock:
+            for out in outcomes:
+                self.totals["paths"] += 1
+                self.totals["prompt_tokens"] += out.prompt_tokens
+                self.totals["completion_tokens"] += out.completion_tokens
+                self._prompt_tokens.inc(out.prompt_tokens)
+                self._completion_tokens.inc(out.completion_tokens)
+                if out.error is not None:
+                    self.totals["failed"] += 1
+                    self._failed.inc()
+                    continue
+                for reason, n in out.dropped.items():
+                    self.totals[f"drop:{reason}"] += n
+                    metrics.SYNTH_DROPPED.labels(service=self.name, reason=reason).inc(n)
+                for qa in out.qas:
+                    self.totals["qa"] += 1
+                    metrics.SYNTH_QA.labels(service=self.name, mode=qa.mode).inc()

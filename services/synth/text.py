@@ -1,0 +1,58 @@
+"""Text normalisation, word tokens and script-based language detection, shared by synth filters and the sink.
+
+Pure functions, no dependencies beyond the standard library: CJK characters count as one word each (Chinese has no
+spaces), Latin/digit runs as words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WS = re.compile(r"\s+")
+_WORDS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+
+def normalise_text(text: str) -> str:
+    """NFKC, lower case, whitespace collapsed, trimmed: the form ids and exact-duplicate hashes are taken of."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def word_tokens(text: str) -> list[str]:
+    """Lower-cased words (CJK characters one each, punctuation dropped)."""
+    return _WORDS.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def cjk_share(text: str) -> float:
+    """CJK characters / (CJK + Latin letters); 0 for text with neither."""
+    cjk = len(_CJK.findall(text))
+    latin = len(_LATIN.findall(text))
+    return cjk / (cjk + latin) if cjk + latin else 0.0
+
+
+def detect_lang(text: str, zh_min_cjk_share: float = 0.3) -> str:
+    """'zh' if CJK is at least `zh_min_cjk_share` of the letters, 'en' if there are Latin letters, '' if neither."""
+    share = cjk_share(text)
+    if share >= zh_min_cjk_share and share > 0:
+        return "zh"
+    return "en" if _LATIN.search(text) else ""
+
+
+def ngram_set(words: list[str], n: int) -> set[tuple[str, ...]]:
+    """The word n-grams of `words`; a text shorter than n is one gram (so short texts still compare)."""
+    if len(words) < n:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def ngram_overlap(text: str, reference: str, n: int) -> float:
+    """Share of `text`'s word n-grams that occur in `reference` (0..1)."""
+    words = word_tokens(text)
+    ref = word_tokens(reference)
+    n_eff = max(1, min(n, len(words), len(ref))) if words and ref else n
+    grams = ngram_set(words, n_eff)
+    if not grams:
+        return 0.0
+    return len(grams & ngram_set(ref, n_eff)) / len(grams)
