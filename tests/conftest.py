@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any, Callable, Iterator
 
@@ -86,3 +87,37 @@ def unique_topic() -> Callable[[str], str]:
 def unique_group() -> Callable[[str], str]:
     """`unique_group("extractor")` -> "extractor-<12 hex>", new on every call."""
     return _unique
+
+
+# ---- LLM fixtures, shared by every test folder (one model load and one server per session) --------------------
+# - `embedded_llm` (session): `load_llm("embedded")`, the CPU default engine on the packaged GGUF.
+# - `hf_llm` (session): `load_llm("hf:embedded")`, transformers in-process.
+# - `openai_server` (session): llama-cpp-python's server on a free loopback port serving the packaged GGUF; yields
+#   the LocalOpenAIServer (`.base_url`, `.model_name`, `.spec`). Skipped when llama-cpp-python is not installed,
+#   except under CI (CI=true), where its absence is a failure.
+from linksyn.common.llm import LLM, load_llm  # noqa: E402
+from linksyn.common.llm.local_server import INSTALL_HINT, LocalOpenAIServer, server_available  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedded_llm() -> Iterator[LLM]:
+    llm = load_llm("embedded")
+    yield llm
+    llm.close()
+
+
+@pytest.fixture(scope="session")
+def hf_llm() -> Iterator[LLM]:
+    llm = load_llm("hf:embedded", device="cpu")
+    yield llm
+    llm.close()
+
+
+@pytest.fixture(scope="session")
+def openai_server() -> Iterator[LocalOpenAIServer]:
+    if not server_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(INSTALL_HINT, pytrace=False)
+        pytest.skip(INSTALL_HINT)
+    with LocalOpenAIServer() as server:
+        yield server

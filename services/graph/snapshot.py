@@ -10,7 +10,8 @@ Adjacency is symmetric: an edge u-v appears in u's row and in v's row, with the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -102,3 +103,65 @@ class GraphSnapshot:
         grade = hist.argmax(axis=1).astype(np.int8) + 1
         grade[hist.sum(axis=1) == 0] = 0
         return grade
+
+    # ---- flat views (added for the store and the gRPC stream; the fields above are the contract) ----------------
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name, StringTables split into `<field>.blob` / `<field>.offsets`, in field order."""
+        out: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, StringTable):
+                out[f"{f.name}.blob"] = v.blob
+                out[f"{f.name}.offsets"] = v.offsets
+            elif isinstance(v, np.ndarray):
+                out[f.name] = v
+        return out
+
+    def header(self) -> dict[str, Any]:
+        """The non-array part (JSON-friendly): version, offsets, disciplines, meta."""
+        return {
+            "version": self.version,
+            "offsets": {t: {str(p): int(o) for p, o in parts.items()} for t, parts in self.offsets.items()},
+            "disciplines": list(self.disciplines),
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_parts(cls, header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> "GraphSnapshot":
+        """Inverse of (header(), arrays()); raises ValueError naming the missing arrays."""
+        kwargs: dict[str, Any] = {}
+        missing: list[str] = []
+        for f in fields(cls):
+            if f.name in ("version", "offsets", "disciplines", "meta"):
+                continue
+            if f.type in ("StringTable", StringTable):
+                b, o = arrays.get(f"{f.name}.blob"), arrays.get(f"{f.name}.offsets")
+                if b is None or o is None:
+                    missing.append(f.name)
+                else:
+                    kwargs[f.name] = StringTable(b, o)
+            elif f.name in arrays:
+                kwargs[f.name] = arrays[f.name]
+            else:
+                missing.append(f.name)
+        if missing:
+            raise ValueError(f"snapshot v{header.get('version')} lacks arrays {missing}")
+        return cls(
+            version=int(header["version"]),
+            offsets={t: {int(p): int(o) for p, o in parts.items()} for t, parts in header["offsets"].items()},
+            disciplines=list(header["disciplines"]),
+            meta=dict(header.get("meta", {})),
+            **kwargs,
+        )
+
+    def differences(self, other: "GraphSnapshot") -> list[str]:
+        """Names of the arrays (and 'disciplines') that differ from `other`'s; [] if the graphs are identical.
+        Version, offsets and meta are not compared: they describe the snapshot, not the graph."""
+        diff = [] if self.disciplines == other.disciplines else ["disciplines"]
+        mine, theirs = self.arrays(), other.arrays()
+        for name, a in mine.items():
+            b = theirs[name]
+            if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b):
+                diff.append(name)
+        return diff

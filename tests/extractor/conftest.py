@@ -49,9 +49,3 @@ FIXTURE_SEEDS = [
 def fixture_seeds() -> list[Seed]:
     return [make_seed(q, a, s, d, source="gsm8k:train.jsonl:1" if not s else "test") for q, a, s, d in FIXTURE_SEEDS]
 
-
-# The LLM helper's real OpenAI-compatible server fixture, re-exported for the extractor tests when it exists.
-try:
-    from tests.common.llm.conftest import openai_server  # noqa: F401
-except ImportError:
-    pass

@@ -47,28 +47,14 @@ def check_extraction(llm, fixture_seeds) -> None:
         assert a.annotator.endswith("@extract-v1")
 
 
-@pytest.fixture(scope="module")
-def embedded_llm():
-    from linksyn.common.llm import load_llm
-
-    llm = load_llm("embedded")
-    yield llm
-    llm.close()
-
-
 def test_embedded_smollm2_in_process(embedded_llm, fixture_seeds):
     check_extraction(embedded_llm, fixture_seeds)
 
 
-def test_smollm2_through_openai_compatible_server(request, fixture_seeds):
-    try:
-        url_spec = request.getfixturevalue("openai_server")
-    except pytest.FixtureLookupError:
-        pytest.skip("the openai_server fixture (tests/common/llm/conftest.py) is not available yet")
+def test_smollm2_through_openai_compatible_server(openai_server, fixture_seeds):
     from linksyn.common.llm import load_llm
 
-    spec = url_spec if isinstance(url_spec, str) and url_spec.startswith("openai:") else getattr(url_spec, "spec", url_spec)
-    llm = load_llm(spec)
+    llm = load_llm(openai_server.spec)
     try:
         check_extraction(llm, fixture_seeds)
     finally:

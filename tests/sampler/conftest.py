@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sampler_graphs import build_snapshot
+from tests.sampler.sampler_graphs import build_snapshot
 
 
 @pytest.fixture

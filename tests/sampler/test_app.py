@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from sampler_graphs import build_snapshot, random_seeds
+from tests.sampler.sampler_graphs import build_snapshot, random_seeds
 
 from linksyn.common.bus.base import TopicPartition
 from linksyn.common.bus.memory import InMemoryBus

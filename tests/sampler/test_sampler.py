@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sampler_graphs import random_seeds
+from tests.sampler.sampler_graphs import random_seeds
 
 from linksyn.sampler.counters import Counters
 from linksyn.sampler.records import path_json, path_records
@@ -16,7 +16,7 @@ from linksyn.sampler.value import total_variation
 
 @pytest.fixture(scope="module")
 def graph():
-    from sampler_graphs import build_snapshot
+    from tests.sampler.sampler_graphs import build_snapshot
 
     return build_snapshot(random_seeds(4000, 1500, np.random.default_rng(0)))
 

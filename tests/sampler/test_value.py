@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sampler_graphs import build_snapshot, random_seeds
+from tests.sampler.sampler_graphs import build_snapshot, random_seeds
 
 from linksyn.graph.build import KPGraph, SeedBatch
 from linksyn.sampler.sampler import Sampler, WalkParams

@@ -154,7 +154,7 @@ def test_weight_walker_uses_edge_weights_only(value_sampler):
 
 
 def test_same_seed_same_paths(make_snapshot):
-    from sampler_graphs import random_seeds
+    from tests.sampler.sampler_graphs import random_seeds
 
     snap = make_snapshot(random_seeds(500, 80, np.random.default_rng(0)))
     a = Sampler(snap, WalkParams(batch_size=300), rng_seed=11).draw(1000)

@@ -14,7 +14,7 @@ from linksyn.synth.parse import parse_generated_qa
 from linksyn.synth.stage import SynthStage
 from linksyn.synth.synthesis import Synthesizer, synth_qa_id
 from linksyn.v1 import records_pb2
-from synth_fixtures import fixture_paths, fixture_seeds
+from tests.synth.synth_fixtures import fixture_paths, fixture_seeds
 
 # Minutes each on a loaded 2-core machine (SmolLM2 decodes a few tokens per second there).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

@@ -14,7 +14,7 @@ from linksyn.synth.sink.stage import SinkStage
 from linksyn.synth.stage import SynthStage
 from linksyn.synth.synthesis import Synthesizer
 from linksyn.v1 import common_pb2, records_pb2, synth_pb2, synth_pb2_grpc
-from synth_fixtures import ScriptedLLM, fixture_paths, qa_json
+from tests.synth.synth_fixtures import ScriptedLLM, fixture_paths, qa_json
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from linksyn.synth.config import SynthConfig
 from linksyn.synth.stage import SynthStage
 from linksyn.synth.synthesis import Synthesizer
 from linksyn.v1 import records_pb2
-from synth_fixtures import ScriptedLLM, fixture_paths, qa_json
+from tests.synth.synth_fixtures import ScriptedLLM, fixture_paths, qa_json
 
 IN, OUT = "linksyn.paths", "linksyn.synth-qa"
 

@@ -6,7 +6,7 @@ from linksyn.common.llm.base import ChatRequest, Completion
 from linksyn.synth.config import SynthConfig
 from linksyn.synth.synthesis import Synthesizer, is_stem, synth_qa_id
 from linksyn.v1 import records_pb2
-from synth_fixtures import ScriptedLLM, fixture_paths, qa_json
+from tests.synth.synth_fixtures import ScriptedLLM, fixture_paths, qa_json
 
 NEW_Q = "A farmer packs 15 eggs per tray and fills 4 trays; then he sells half. How many eggs remain?"
 

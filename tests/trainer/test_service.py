@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conftest import make_tiny_model, write_dataset
+from tests.trainer.conftest import make_tiny_model, write_dataset
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.config import ServerConfig
 from linksyn.common.runtime.grpc_server import build_grpc_server
@@ -18,7 +18,7 @@ from linksyn.common.runtime.loop import ConsumerLoop
 from linksyn.config import LinksynConfig
 from linksyn.trainer.app import build
 from linksyn.v1 import records_pb2, trainer_pb2, trainer_pb2_grpc
-from test_probes import write_mmlu
+from tests.trainer.test_probes import write_mmlu
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_tiny_model
+from tests.trainer.conftest import make_tiny_model
 from linksyn.trainer.config import DataConfig, TrainConfig, TrainerConfig
 from linksyn.trainer.train import TrainingRun, lr_lambda
 

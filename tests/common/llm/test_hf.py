@@ -11,7 +11,7 @@ import torch
 from linksyn.common.llm.base import ChatRequest, SamplingParams
 from linksyn.common.llm.hf import bitmask_to_bool, pick_tokens
 
-from llm_workload import KP_SCHEMA, QUESTIONS, kp_request  # beside this file
+from tests.common.llm.llm_workload import KP_SCHEMA, QUESTIONS, kp_request  # beside this file
 
 
 def chat(text: str, **kw) -> ChatRequest:

@@ -12,7 +12,7 @@ from linksyn.common.llm import load_llm
 from linksyn.common.llm.base import ChatRequest, SamplingParams
 from linksyn.common.llm.llamacpp import chat_kwargs
 
-from llm_workload import KP_SCHEMA, kp_request  # beside this file
+from tests.common.llm.llm_workload import KP_SCHEMA, kp_request  # beside this file
 
 needs_llama_cpp = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                                      reason="llama-cpp-python is not installed")

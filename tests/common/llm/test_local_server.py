@@ -11,7 +11,7 @@ import pytest
 from linksyn.common.llm import load_llm
 from linksyn.common.llm.base import ChatRequest, SamplingParams
 
-from llm_workload import KP_SCHEMA, QUESTIONS, kp_request
+from tests.common.llm.llm_workload import KP_SCHEMA, QUESTIONS, kp_request
 
 
 @pytest.fixture(scope="module")

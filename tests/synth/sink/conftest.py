@@ -7,7 +7,7 @@ from typing import Callable
 import pytest
 
 from linksyn.synth.config import EvalSetConfig, SinkConfig
-from sink_fixtures import FIXTURES, MessageFactory
+from tests.synth.sink.sink_fixtures import FIXTURES, MessageFactory
 
 
 @pytest.fixture

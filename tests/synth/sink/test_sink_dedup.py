@@ -3,7 +3,7 @@ import numpy as np
 from linksyn.synth.sink.decontam import ContaminationIndex
 from linksyn.synth.sink.dedup import DedupIndex, MinHasher
 from linksyn.synth.text import word_tokens
-from sink_fixtures import random_questions
+from tests.synth.sink.sink_fixtures import random_questions
 
 
 def jaccard(a: str, b: str, k: int = 3) -> float:

@@ -2,7 +2,7 @@ import pytest
 
 from linksyn.synth.config import EvalSetConfig
 from linksyn.synth.sink.evalsets import EvalSetError, read_eval_set
-from sink_fixtures import FIXTURES
+from tests.synth.sink.sink_fixtures import FIXTURES
 
 
 def test_reads_each_format():

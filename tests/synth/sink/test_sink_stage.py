@@ -7,7 +7,7 @@ import pytest
 
 from linksyn.common.bus.base import Message, TopicPartition
 from linksyn.synth.sink.stage import SinkStage
-from sink_fixtures import TOPIC, make_qa, random_questions
+from tests.synth.sink.sink_fixtures import TOPIC, make_qa, random_questions
 
 TP = TopicPartition(TOPIC, 0)
 

@@ -1,0 +1,383 @@
+"""Graph ingest benchmark: linksyn's vectorised KPGraph against the plain networkx way (GraphGen's), same run.
+
+    .venv/bin/python bench/graph.py                    # 100K and 1M synthetic seeds, networkx on 100K, real seeds
+    .venv/bin/python bench/graph.py --sizes 100000 --nx-seeds 20000 --no-real     # quick look
+
+Every measurement runs in its own subprocess, so peak memory (VmHWM) is that run's alone; "ingest MB" is the
+peak minus the resident size after the input was generated (what the graph itself costs). Synthetic seeds: KP
+popularity is Zipf(s) over a large vocabulary, 1 + Poisson(3) KPs a seed (mean ~4, at most 8), short unique
+question/answer texts (--text-chars). Batches are `--batch` seeds (bulk) and 64 seeds (what the consumer loop
+hands the stage with the default runtime.batch_size).
+
+Real seeds: every seed file under $LINKSYN_SHARED_DATA/seeds (MMLU dev+val, GSM8K train, MATH), annotated
+LLM-free with linksyn.extractor.keyphrase (MiniLM keyphrases, KPs put in canonical form by kp_canon; no embedding
+merge of near-synonyms). The annotation is cached (--cache) since it is not what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_mb() -> float:
+    """Peak resident size of this process. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a worker
+    started by a parent that had loaded the embedding model would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---- inputs ---------------------------------------------------------------------------------------------------
+
+
+def synthetic(n: int, vocab: int, zipf_s: float, text_chars: int, seed: int = 0):
+    """Columns of n synthetic annotated seeds (seed ids, KP indptr, KP texts, discipline, difficulty, q, a)."""
+    rng = np.random.default_rng(seed)
+    counts = np.minimum(1 + rng.poisson(3.0, n), 8)
+    p = 1.0 / np.arange(1, vocab + 1) ** zipf_s
+    kp = rng.choice(vocab, size=int(counts.sum()), p=p / p.sum())
+    uniq, inv = np.unique(kp, return_inverse=True)
+    names = [f"knowledge point {u}" for u in uniq.tolist()]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    discs = ["mathematics", "physics", "chemistry", "biology", "history", "law", "economics", "computer science"]
+    filler = "lorem ipsum dolor sit amet " * (text_chars // 20 + 2)
+    qlen = max(1, text_chars * 3 // 4)
+    return dict(
+        seed_ids=[f"seed-{i:09d}" for i in range(n)],
+        kp_indptr=indptr,
+        kps=[names[i] for i in inv.tolist()],
+        discipline=[discs[i] for i in rng.integers(0, len(discs), n).tolist()],
+        difficulty=rng.integers(0, 6, n).astype(np.int8),
+        question=[f"Q{i} {filler[:qlen]}" for i in range(n)],
+        answer=[f"A{i} {filler[: max(1, text_chars - qlen)]}" for i in range(n)],
+    )
+
+
+def real_cache_path(args) -> Path:
+    return Path(args.cache)
+
+
+def real_seeds_dir() -> Path:
+    return Path(os.environ.get("LINKSYN_SHARED_DATA", ROOT.parent / "shared" / "data")) / "seeds"
+
+
+def annotate_real(args) -> Path | None:
+    """Annotate the real seeds LLM-free, in chunks appended to the cache (resumable: a later run goes on where this
+    one stopped). Stops after --annotate-budget-s; the bench then uses the seeds annotated so far and says so.
+    Returns the cache file (JSON lines), None if the data is absent or nothing is annotated."""
+    cache = real_cache_path(args)
+    data = real_seeds_dir()
+    if not data.is_dir():
+        print(f"real seeds: {data} is absent; skipped (set LINKSYN_SHARED_DATA)")
+        return None
+    from linksyn.common.seeds.readers import SeedReader
+
+    seeds = list(SeedReader([data]))
+    if args.real_limit:
+        seeds = seeds[: args.real_limit]
+    progress = cache.with_suffix(".progress")
+    done = int(progress.read_text()) if progress.exists() and cache.exists() else 0
+    if done < len(seeds):
+        from linksyn.extractor.embedding import shared_embedder
+        from linksyn.extractor.keyphrase import KeyphraseExtractor
+        from linksyn.extractor.kp_canon import canonical_form
+        from linksyn.extractor.taxonomy import load_taxonomy
+
+        print(f"real seeds: annotating {len(seeds) - done} of {len(seeds)} seeds from {data} with the keyphrase "
+              f"extractor (cache {cache}, budget {args.annotate_budget_s:.0f}s)...", flush=True)
+        ex = KeyphraseExtractor(shared_embedder(), load_taxonomy())
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        with open(cache, "a" if done else "w") as f:
+            while done < len(seeds) and time.perf_counter() - t0 < args.annotate_budget_s:
+                chunk = seeds[done : done + 256]
+                for s, o in zip(chunk, ex.annotate(chunk)):
+                    if o.annotation is None:
+                        continue
+                    kps = list(dict.fromkeys(k for k in (canonical_form(x) for x in o.annotation.kps) if k))
+                    if kps:
+                        f.write(json.dumps({"id": s.id, "kps": kps, "discipline": o.annotation.discipline,
+                                            "difficulty": o.annotation.difficulty, "q": s.question,
+                                            "a": s.answer}) + "\n")
+                f.flush()
+                done += len(chunk)
+                progress.write_text(str(done))
+                print(f"  {done}/{len(seeds)} annotated ({time.perf_counter() - t0:.0f}s)", flush=True)
+    if done < len(seeds):
+        print(f"real seeds: only {done} of {len(seeds)} seeds annotated within the budget; measuring those "
+              "(run again to annotate more)")
+    return cache if done else None
+
+
+def real_columns(path: Path, copies: int):
+    rows = [json.loads(line) for line in open(path)]
+    ids, kps, counts, disc, diff, q, a = [], [], [], [], [], [], []
+    for c in range(copies):  # copies: the same real KP structure repeated under new seed ids (scaling look)
+        for r in rows:
+            ids.append(r["id"] if c == 0 else f"{r['id']}#{c}")
+            kps.extend(r["kps"])
+            counts.append(len(r["kps"]))
+            disc.append(r["discipline"])
+            diff.append(r["difficulty"])
+            q.append(r["q"])
+            a.append(r["a"])
+    indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return dict(seed_ids=ids, kp_indptr=indptr, kps=kps, discipline=disc,
+                difficulty=np.asarray(diff, dtype=np.int8), question=q, answer=a)
+
+
+# ---- workers (one subprocess each) ----------------------------------------------------------------------------
+
+
+def batches(cols, size: int):
+    from linksyn.graph.build import SeedBatch
+
+    n, ip = len(cols["seed_ids"]), cols["kp_indptr"]
+    out = []
+    for s in range(0, n, size):
+        e = min(n, s + size)
+        lo, hi = ip[s], ip[e]
+        out.append(SeedBatch(cols["seed_ids"][s:e], ip[s : e + 1] - lo, cols["kps"][lo:hi], cols["discipline"][s:e],
+                             cols["difficulty"][s:e], cols["question"][s:e], cols["answer"][s:e]))
+    return out
+
+
+def work_linksyn(cols, batch: int) -> dict:
+    from linksyn.graph.build import KPGraph
+
+    bs = batches(cols, batch)
+    base = rss_mb()
+    g = KPGraph()
+    t, c = time.perf_counter(), time.process_time()
+    for b in bs:
+        g.ingest(b)
+    n_edges = g.n_edges  # merges what is pending: part of the ingest
+    ingest_s, ingest_cpu_s = time.perf_counter() - t, time.process_time() - c
+    ingest_peak = peak_mb()
+    t, c = time.perf_counter(), time.process_time()
+    snap = g.to_snapshot(1)
+    snapshot_s, snapshot_cpu_s = time.perf_counter() - t, time.process_time() - c
+    return dict(seeds=g.n_seeds, kps=g.n_kps, edges=n_edges, ingest_s=ingest_s, ingest_cpu_s=ingest_cpu_s,
+                snapshot_s=snapshot_s, snapshot_cpu_s=snapshot_cpu_s,
+                base_mb=base, ingest_peak_mb=ingest_peak, peak_mb=peak_mb(), pairs=int(snap.seed_kp_indptr[-1]))
+
+
+def work_networkx(cols) -> dict:
+    """The plain way: one add_edge / weight += 1 per KP pair, node attributes and seed lists in Python."""
+    import itertools
+
+    import networkx as nx
+
+    base = rss_mb()
+    t, c = time.perf_counter(), time.process_time()
+    G = nx.Graph()
+    seen: set[str] = set()
+    ids, ip, kps = cols["seed_ids"], cols["kp_indptr"].tolist(), cols["kps"]
+    disc, diff = cols["discipline"], cols["difficulty"].tolist()
+    seed_text = {}
+    for i, sid in enumerate(ids):
+        if sid in seen:
+            continue
+        seen.add(sid)
+        seed_text[sid] = (cols["question"][i], cols["answer"][i], disc[i], diff[i])
+        ks = sorted(set(kps[ip[i] : ip[i + 1]]))
+        for k in ks:
+            if k not in G:
+                G.add_node(k, popularity=0, seeds=[], hist=[0] * 6, disciplines={})
+            node = G.nodes[k]
+            node["popularity"] += 1
+            node["seeds"].append(sid)
+            node["hist"][diff[i]] += 1
+            node["disciplines"][disc[i]] = node["disciplines"].get(disc[i], 0) + 1
+        for a, b in itertools.combinations(ks, 2):
+            if G.has_edge(a, b):
+                G[a][b]["weight"] += 1
+            else:
+                G.add_edge(a, b, weight=1)
+    ingest_s, ingest_cpu_s = time.perf_counter() - t, time.process_time() - c
+    return dict(seeds=len(seen), kps=G.number_of_nodes(), edges=G.number_of_edges(), ingest_s=ingest_s,
+                ingest_cpu_s=ingest_cpu_s,
+                base_mb=base, ingest_peak_mb=peak_mb(), peak_mb=peak_mb())
+
+
+def work_stage(cols, batch: int) -> dict:
+    """The graph stage's process(): AnnotatedSeed bytes -> decode, validate, ingest (what the service does)."""
+    import tempfile
+
+    from linksyn.common.bus.base import Message
+    from linksyn.common.config import TopicsConfig
+    from linksyn.graph.config import GraphConfig
+    from linksyn.graph.stage import GraphStage
+    from linksyn.v1 import records_pb2
+
+    ip = cols["kp_indptr"]
+    msgs = [
+        Message("linksyn.seed-kps", 0, i, None, records_pb2.AnnotatedSeed(
+            seed=records_pb2.Seed(id=sid, question=cols["question"][i], answer=cols["answer"][i]),
+            kps=cols["kps"][ip[i] : ip[i + 1]], discipline=cols["discipline"][i],
+            difficulty=int(cols["difficulty"][i])).SerializeToString())
+        for i, sid in enumerate(cols["seed_ids"])
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        stage = GraphStage(GraphConfig(snapshot_url=d), TopicsConfig())
+        base = rss_mb()
+        t, c = time.perf_counter(), time.process_time()
+        for s in range(0, len(msgs), batch):
+            stage.process(msgs[s : s + batch])
+        n_edges = stage.graph.n_edges
+        ingest_s, ingest_cpu_s = time.perf_counter() - t, time.process_time() - c
+        return dict(seeds=stage.graph.n_seeds, kps=stage.graph.n_kps, edges=n_edges, ingest_s=ingest_s,
+                    ingest_cpu_s=ingest_cpu_s, base_mb=base, ingest_peak_mb=peak_mb(), peak_mb=peak_mb())
+
+
+def worker(args) -> None:
+    if args.worker_input == "synthetic":
+        cols = synthetic(args.n, args.vocab, args.zipf, args.text_chars)
+    else:
+        cols = real_columns(Path(args.cache), args.copies)
+    if args.worker == "networkx":
+        res = work_networkx(cols)
+    elif args.worker == "stage":
+        res = work_stage(cols, args.batch)
+    else:
+        res = work_linksyn(cols, args.batch)
+    print("RESULT " + json.dumps(res))
+
+
+def run_worker(kind: str, inp: str, args, n: int = 0, batch: int = 0, copies: int = 1) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--worker-input", inp, "--n", str(n), "--batch", str(batch),
+           "--copies", str(copies), "--vocab", str(args.vocab), "--zipf", str(args.zipf),
+           "--text-chars", str(args.text_chars), "--cache", args.cache]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"worker {cmd} failed (rc {out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+
+
+# ---- report ---------------------------------------------------------------------------------------------------
+
+
+def line(label: str, r: dict) -> str:
+    per_s = r["seeds"] / r["ingest_s"]
+    snap = (f"  snapshot {r['snapshot_s']:5.2f}s wall {r['snapshot_cpu_s']:5.2f}s cpu" if "snapshot_s" in r
+            else " " * 35)
+    return (f"{label:<34} {r['seeds']:>9,} seeds {r['kps']:>9,} KPs {r['edges']:>10,} edges  "
+            f"ingest {r['ingest_s']:7.2f}s wall {r['ingest_cpu_s']:7.2f}s cpu ({per_s:>10,.0f} seeds/s){snap}  "
+            f"ingest MB {r['ingest_peak_mb'] - r['base_mb']:7.0f}  peak MB {r['peak_mb']:6.0f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000,1000000", help="Synthetic seed counts.")
+    ap.add_argument("--batch", type=int, default=10_000, help="Seeds per ingest batch (bulk).")
+    ap.add_argument("--stream-batch", type=int, default=64, help="Also ingest the largest size in batches of this "
+                    "many seeds (the consumer loop's batch); 0 skips.")
+    ap.add_argument("--vocab", type=int, default=1_000_000, help="KP vocabulary size of the Zipf draw.")
+    ap.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of KP popularity.")
+    ap.add_argument("--text-chars", type=int, default=120, help="Question+answer characters per synthetic seed.")
+    ap.add_argument("--nx-seeds", type=int, default=100_000, help="Seeds the networkx baseline ingests (a prefix of "
+                    "the smallest size's input, compared per seed).")
+    ap.add_argument("--stage-seeds", type=int, default=100_000, help="Seeds run through GraphStage.process (protobuf "
+                    "decode + validation + ingest, batches of --stream-batch); 0 skips.")
+    ap.add_argument("--real", action=argparse.BooleanOptionalAction, default=True, help="Also the real seeds.")
+    ap.add_argument("--real-limit", type=int, default=0, help="Annotate at most this many real seeds (0 = all).")
+    ap.add_argument("--annotate-budget-s", type=float, default=900, help="Longest time spent annotating real seeds "
+                    "in one run (the annotation is cached and resumed by the next run).")
+    ap.add_argument("--real-copies", type=int, default=20, help="Also ingest the real seeds repeated this many times "
+                    "under new ids (real KP structure at a larger size); 0 or 1 skips.")
+    ap.add_argument("--cache", default=str(Path.home() / ".cache" / "linksyn" / "bench-graph-real-kps.jsonl"))
+    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--worker", choices=["linksyn", "networkx", "stage"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker-input", choices=["synthetic", "real"], help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(f"graph ingest bench: {os.cpu_count()} CPUs visible, affinity {len(os.sched_getaffinity(0))}; "
+          f"Zipf s={args.zipf} over {args.vocab:,} KPs, 1+Poisson(3) KPs/seed (max 8), {args.text_chars} text chars")
+    results = {}
+    for n in sizes:
+        results[n] = r = run_worker("linksyn", "synthetic", args, n=n, batch=args.batch)
+        print(line(f"linksyn synthetic batch={args.batch}", r))
+    if args.stream_batch:
+        n = sizes[-1]
+        r = run_worker("linksyn", "synthetic", args, n=n, batch=args.stream_batch)
+        print(line(f"linksyn synthetic batch={args.stream_batch}", r))
+    if args.stage_seeds:
+        r = run_worker("stage", "synthetic", args, n=args.stage_seeds, batch=args.stream_batch or 64)
+        print(line(f"graph stage process() batch={args.stream_batch or 64}", r))
+    nx_n = min(args.nx_seeds, sizes[0])
+    nx = run_worker("networkx", "synthetic", args, n=nx_n)
+    print(line("networkx synthetic (per-pair add_edge)", nx))
+    ours_same = run_worker("linksyn", "synthetic", args, n=nx_n, batch=args.batch) if nx_n not in results else results[nx_n]
+    # Ratios use CPU time (both sides are single-threaded): on a shared machine wall time mostly measures the
+    # neighbours. Wall-time ratios are printed beside them.
+    nx_per = nx["ingest_cpu_s"] / nx["seeds"]
+    nx_wall = nx["ingest_s"] / nx["seeds"]
+    print()
+    print(f"networkx: {nx_per * 1e6:.1f} us/seed cpu ({nx_wall * 1e6:.1f} wall), "
+          f"{(nx['ingest_peak_mb'] - nx['base_mb']) / nx['seeds'] * 1e3:.2f} KB/seed")
+    for n, r in [(nx_n, ours_same)] + [(n, results[n]) for n in sizes if n != nx_n]:
+        per, wall = r["ingest_cpu_s"] / r["seeds"], r["ingest_s"] / r["seeds"]
+        print(f"linksyn at {n:>9,}: {per * 1e6:6.2f} us/seed cpu ({wall * 1e6:.2f} wall) = {nx_per / per:5.1f}x "
+              f"networkx per seed ({nx_wall / wall:.1f}x by wall time); "
+              f"{(r['ingest_peak_mb'] - r['base_mb']) / r['seeds'] * 1e3:.2f} KB/seed")
+    if len(sizes) >= 2:
+        a, b = results[sizes[0]], results[sizes[-1]]
+        f = sizes[-1] / sizes[0]
+        print(f"growth {sizes[0]:,} -> {sizes[-1]:,} seeds (x{f:g}): ingest cpu x{b['ingest_cpu_s'] / a['ingest_cpu_s']:.1f} "
+              f"(wall x{b['ingest_s'] / a['ingest_s']:.1f}), snapshot cpu x{b['snapshot_cpu_s'] / a['snapshot_cpu_s']:.1f}, "
+              f"ingest memory x{(b['ingest_peak_mb'] - b['base_mb']) / max(1, a['ingest_peak_mb'] - a['base_mb']):.1f}, "
+              f"edges x{b['edges'] / a['edges']:.1f}, KPs x{b['kps'] / a['kps']:.1f}")
+    big = results[sizes[-1]]
+    ratio = nx_per / (big["ingest_cpu_s"] / big["seeds"])
+    print(f"aims (2 cores): {sizes[-1]:,} seeds in {big['ingest_s']:.1f}s wall / {big['ingest_cpu_s']:.1f}s cpu "
+          f"(< 10 s: {'yes' if big['ingest_s'] < 10 else 'NO'}), peak {big['peak_mb']:.0f} MB including the input "
+          f"(< 2048: {'yes' if big['peak_mb'] < 2048 else 'NO'}), {ratio:.0f}x networkx per seed "
+          f"(>= 20x: {'yes' if ratio >= 20 else 'NO'})")
+
+    if args.real:
+        print()
+        cache = annotate_real(args)
+        if cache is not None:
+            r = run_worker("linksyn", "real", args, batch=args.batch)
+            print(line("linksyn real seeds", r))
+            rn = run_worker("networkx", "real", args)
+            print(line("networkx real seeds", rn))
+            print(f"real seeds: linksyn {rn['ingest_cpu_s'] / r['ingest_cpu_s']:.1f}x networkx (cpu)")
+            if args.real_copies > 1:
+                r = run_worker("linksyn", "real", args, batch=args.batch, copies=args.real_copies)
+                print(line(f"linksyn real seeds x{args.real_copies}", r))
+                rn = run_worker("networkx", "real", args, copies=args.real_copies)
+                print(line(f"networkx real seeds x{args.real_copies}", rn))
+                print(f"real seeds x{args.real_copies}: linksyn {rn['ingest_cpu_s'] / r['ingest_cpu_s']:.1f}x networkx (cpu)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Wiring of the graph service: the snapshot store, the stage (which resumes from the latest snapshot) and
+the GraphService servicer."""
+
+from __future__ import annotations
+
+from linksyn.common.bus.base import Bus
+from linksyn.common.runtime.parts import ServiceParts
+from linksyn.config import LinksynConfig
+from linksyn.graph.servicer import GraphServicer
+from linksyn.graph.stage import GraphStage
+from linksyn.graph.store import SnapshotStore
+from linksyn.v1 import graph_pb2_grpc
+
+
+def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
+    """The graph service: consumes seed-kps, writes snapshots to graph.snapshot_url, serves GraphService.
+    The bus is the consumer loop's; the stage never touches it."""
+    g = cfg.graph
+    stage = GraphStage(g, cfg.bus.topics, SnapshotStore(g.snapshot_url, keep=g.snapshot_keep))
+    servicer = GraphServicer(stage, default_limit=g.query_limit, chunk_bytes=g.stream_chunk_bytes)
+    return ServiceParts(
+        name="graph",
+        stage=stage,
+        servicers=[(graph_pb2_grpc.add_GraphServiceServicer_to_server, servicer)],
+        service_names=["linksyn.v1.GraphService"],
+    )

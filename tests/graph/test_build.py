@@ -1,0 +1,188 @@
+"""The KP graph domain: exact graph of a hand-made fixture, incremental == one-shot, idempotent re-ingest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from linksyn.graph.analysis import canonical_form
+from linksyn.graph.build import KPGraph, SeedBatch, aggregate_keys, merge_weighted_keys, within_seed_pairs
+from linksyn.graph.snapshot import GraphSnapshot
+
+from tests.graph.graph_fixtures import EXPECTED, HAND_SEEDS, annotated, synthetic_batch
+
+
+def csr_rows(indptr: np.ndarray, indices: np.ndarray) -> list[list[int]]:
+    return [indices[indptr[i] : indptr[i + 1]].tolist() for i in range(len(indptr) - 1)]
+
+
+def test_hand_fixture_graph_is_exact(hand_seeds):
+    g = KPGraph()
+    report = g.ingest_annotated(hand_seeds)
+    assert (report.seeds_added, report.seeds_skipped, report.kps_added) == (7, 0, 6)
+    assert g.kp_texts() == EXPECTED["kps"]
+    u, v, w = g.edges()
+    assert dict(zip(zip(u.tolist(), v.tolist()), w.tolist())) == EXPECTED["edges"]
+    assert g.kp_popularity().tolist() == EXPECTED["popularity"]
+    assert g.kp_difficulty_hist().tolist() == EXPECTED["hist"]
+    assert g.disciplines == EXPECTED["disciplines"]
+    assert g.kp_discipline().tolist() == EXPECTED["kp_discipline"]
+    assert [g.seeds_of_kp(k).tolist() for k in range(6)] == EXPECTED["kp_seeds"]
+    assert [g.kps_of_seed(r).tolist() for r in range(7)] == EXPECTED["seed_kps"]
+
+    snap = g.to_snapshot(version=3, offsets={"t": {0: 7}})
+    assert (snap.version, snap.offsets, snap.n_kps, snap.n_edges, snap.n_seeds) == (3, {"t": {0: 7}}, 6, 5, 7)
+    assert snap.indptr.tolist() == EXPECTED["indptr"]
+    assert snap.indices.tolist() == EXPECTED["indices"]
+    assert snap.weights.tolist() == EXPECTED["weights"]
+    assert (snap.indices.dtype, snap.weights.dtype, snap.indptr.dtype) == (np.int32, np.float32, np.int64)
+    assert csr_rows(snap.kp_seed_indptr, snap.kp_seed_indices) == EXPECTED["kp_seeds"]
+    assert csr_rows(snap.seed_kp_indptr, snap.seed_kp_indices) == EXPECTED["seed_kps"]
+    assert snap.kp_text.to_list() == EXPECTED["kps"]
+    assert snap.seed_ids.to_list() == [s[0] for s in HAND_SEEDS]
+    assert snap.seed_discipline.tolist() == EXPECTED["seed_discipline"]
+    assert snap.seed_difficulty.tolist() == EXPECTED["seed_difficulty"]
+    assert snap.seed_question[4] == "question of s5?" and snap.seed_answer[6] == "answer of s7"
+    assert snap.kp_difficulty().tolist() == [2, 2, 3, 3, 1, 1]
+
+
+def test_majority_discipline_tie_ignores_arrival_order():
+    # "f" has one physics and one math seed; whichever arrives first, the tie goes to "math".
+    for order in (["p", "m"], ["m", "p"]):
+        g = KPGraph()
+        for s in order:
+            g.ingest_annotated([annotated(s, ["f"], {"p": "physics", "m": "math"}[s], 1)])
+        assert g.disciplines[g.kp_discipline()[0]] == "math"
+
+
+def test_within_seed_pairs_enumerates_every_pair_once():
+    seed = np.array([0, 0, 0, 0, 1, 2, 2])
+    kp = np.array([1, 3, 5, 9, 4, 2, 7])
+    u, v = within_seed_pairs(seed, kp)
+    assert sorted(zip(u.tolist(), v.tolist())) == [(1, 3), (1, 5), (1, 9), (2, 7), (3, 5), (3, 9), (5, 9)]
+
+
+def test_merge_and_aggregate_keys():
+    k, w = aggregate_keys(np.array([5, 1, 5, 3, 1]), np.array([1, 2, 3, 4, 5]))
+    assert (k.tolist(), w.tolist()) == ([1, 3, 5], [7, 4, 4])
+    k2, w2 = merge_weighted_keys(k, w, np.array([0, 3, 6]), np.array([10, 20, 30]))
+    assert (k2.tolist(), w2.tolist()) == ([0, 1, 3, 5, 6], [10, 7, 24, 4, 30])
+    assert w.tolist() == [7, 4, 4]  # inputs untouched
+
+
+def split(batch: SeedBatch, cuts: list[int]) -> list[SeedBatch]:
+    out, bounds = [], [0, *cuts, len(batch)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        lo, hi = batch.kp_indptr[a], batch.kp_indptr[b]
+        out.append(
+            SeedBatch(
+                batch.seed_ids[a:b],
+                batch.kp_indptr[a : b + 1] - lo,
+                batch.kps[lo:hi],
+                batch.discipline[a:b],
+                batch.difficulty[a:b],
+                batch.question[a:b],
+                batch.answer[a:b],
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("compact_min", [1, 50, 1 << 20])
+def test_incremental_equals_one_shot(compact_min):
+    batch = synthetic_batch(3000, n_kps=400, seed=1)
+    one = KPGraph()
+    one.ingest(batch)
+    inc = KPGraph(compact_min=compact_min)
+    for part in split(batch, [1, 7, 500, 501, 1700, 2999]):
+        inc.ingest(part)
+    a, b = one.to_snapshot(1), inc.to_snapshot(1)
+    assert a.differences(b) == []
+    assert a.n_edges > 1000  # the fixture exercises real merging
+
+
+def test_edges_match_a_plain_reference():
+    batch = synthetic_batch(500, n_kps=60, seed=2)
+    g = KPGraph(compact_min=7)
+    for part in split(batch, [100, 250]):
+        g.ingest(part)
+    expected: dict[tuple[int, int], int] = {}
+    for i in range(len(batch)):
+        ks = sorted({g.kp_id(t) for t in batch.kps[batch.kp_indptr[i] : batch.kp_indptr[i + 1]]})
+        for x in range(len(ks)):
+            for y in range(x + 1, len(ks)):
+                expected[(ks[x], ks[y])] = expected.get((ks[x], ks[y]), 0) + 1
+    u, v, w = g.edges()
+    assert dict(zip(zip(u.tolist(), v.tolist()), w.tolist())) == expected
+    snap = g.to_snapshot(1)
+    # symmetric: every (u, v, w) appears as (v, u, w)
+    rows = np.repeat(np.arange(snap.n_kps), np.diff(snap.indptr))
+    fwd = set(zip(rows.tolist(), snap.indices.tolist(), snap.weights.tolist()))
+    assert fwd == {(c, r, x) for r, c, x in fwd}
+    assert all(np.all(np.diff(snap.indices[snap.indptr[i] : snap.indptr[i + 1]]) > 0) for i in range(snap.n_kps))
+
+
+def test_reingest_changes_nothing(hand_seeds):
+    g = KPGraph()
+    g.ingest_annotated(hand_seeds)
+    before = g.to_snapshot(1)
+    # same ids with different content: the first occurrence stays
+    changed = [annotated(s.seed.id, ["zzz", "yyy"], "law", 5) for s in hand_seeds]
+    report = g.ingest_annotated(hand_seeds + changed)
+    assert (report.seeds_added, report.seeds_skipped, report.kps_added) == (0, 14, 0)
+    assert g.to_snapshot(1).differences(before) == []
+
+
+def test_first_occurrence_wins_within_a_batch():
+    g = KPGraph()
+    r = g.ingest_annotated([annotated("x", ["a", "b"], "math", 1), annotated("x", ["c"], "law", 2)])
+    assert (r.seeds_added, r.seeds_skipped) == (1, 1)
+    assert g.kp_texts() == ["a", "b"] and g.disciplines == ["math"]
+
+
+def test_snapshot_restores_the_graph_and_continues_identically():
+    batch = synthetic_batch(2000, n_kps=300, seed=3)
+    first, second = split(batch, [1200])
+    straight = KPGraph()
+    straight.ingest(first)
+    straight.ingest(second)
+    resumed = KPGraph.from_snapshot(_ingested(first))
+    resumed.ingest(first)  # replay of what the snapshot already holds: no change
+    resumed.ingest(second)
+    assert resumed.to_snapshot(1).differences(straight.to_snapshot(1)) == []
+
+
+def _ingested(batch: SeedBatch) -> GraphSnapshot:
+    g = KPGraph()
+    g.ingest(batch)
+    return g.to_snapshot(1)
+
+
+def test_canonical_form_ignores_arrival_order():
+    batch = synthetic_batch(800, n_kps=100, seed=4)
+    a, b = KPGraph(), KPGraph()
+    parts = split(batch, [300, 550])
+    for p in parts:
+        a.ingest(p)
+    for p in reversed(parts):
+        b.ingest(p)
+    sa, sb = a.to_snapshot(1), b.to_snapshot(1)
+    assert sa.differences(sb) != []  # ids differ...
+    assert canonical_form(sa).differences(canonical_form(sb)) == []  # ...the graph does not
+
+
+def test_bad_batches_are_rejected_before_any_change():
+    g = KPGraph()
+    with pytest.raises(ValueError, match="difficulty"):
+        SeedBatch.from_lists(["a"], [["x"]], difficulty=[9])
+    with pytest.raises(ValueError, match="kp_indptr"):
+        SeedBatch(["a"], np.array([0, 2]), ["x"], [""], np.zeros(1, np.int8), [""], [""])
+    with pytest.raises(ValueError, match="empty KP"):
+        g.ingest(SeedBatch.from_lists(["a", "b"], [["x"], ["y", ""]]))
+    assert (g.n_seeds, g.n_kps) == (0, 0)
+
+
+def test_empty_graph_snapshot():
+    snap = KPGraph().to_snapshot(1)
+    assert (snap.n_kps, snap.n_edges, snap.n_seeds) == (0, 0, 0)
+    assert KPGraph.from_snapshot(snap).to_snapshot(1).differences(snap) == []
