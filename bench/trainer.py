@@ -140,8 +140,8 @@ def main() -> None:
         padded = sum(len(lens[i : i + mb]) * lens[i : i + mb].max() for i in range(0, len(lens), mb))
         pad_eff = lens.sum() / padded
 
-    print(f"\n| figure | linksyn | baseline | ratio |")
-    print(f"|---|---|---|---|")
+    print("\n| figure | linksyn | baseline | ratio |")
+    print("|---|---|---|---|")
     print(f"| training tokens/s ({device.type}, seq {args.seq_len}, micro-batch {mb}) | {ours:,.0f} | "
           f"{base:,.0f} (plain torch loop) | {ours / base:.3f} |")
     print(f"| packing efficiency (real tokens / computed) | 1.000 (EOS packing) | "

@@ -332,6 +332,8 @@ class Pipeline:
         reader = seeds.reader
         dead = self._dead_letters()
         ran = [n for n in self.selected if self.runs[n].status == STATUS_RAN]
+        topics = self._topic_sizes()
+        names = self.cfg.bus.topics
         report: dict[str, Any] = {
             "status": self.status,
             **({"error": self.error} if self.error else {}),
@@ -343,12 +345,16 @@ class Pipeline:
                 "listed": len(reader.rejected),
             },
             "seed_sources": [{"path": str(s.path), "format": s.format} for s in reader.sources],
+            # Records each stage put on its output topic (the same numbers as `topics`, by what they are).
+            "annotated": topics.get(names.seed_kps, 0),
+            "paths": topics.get(names.paths, 0),
+            "synthesized": topics.get(names.synth_qa, 0),
             "dead_letters": dead,
             "stages_selected": self.selected,
             "stages_ran": ran,
             "stages_not_available": [n for n, r in self.runs.items() if r.status == STATUS_NOT_AVAILABLE],
             "stages": {n: r.report(self._t0) for n, r in self.runs.items()},
-            "topics": self._topic_sizes(),
+            "topics": topics,
             "wall_s": round(time.monotonic() - self._t0, 3),
         }
         stuck = self._threads_left_running()

@@ -7,22 +7,17 @@ anything that cannot be repaired raises `ReplyError` with the offending value, a
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from linksyn.common.llm.reply import ReplyError, first_json_object
 from linksyn.extractor.taxonomy import Taxonomy
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 _WS = re.compile(r"\s+")
 # Bullets, numbering and quotes a model wraps a list item in: "- ", "1. ", "* ", '"...'.
 _ITEM_DECOR = re.compile(r"^(?:[-*\u2022]+|\d+[.)])\s+|^[\"'`]+|[\"'`]+$")
 _RATIONALE_CHARS = 500
-
-
-class ReplyError(ValueError):
-    """The reply cannot be turned into an annotation; the message says what is wrong and quotes the value."""
 
 
 @dataclass(frozen=True)
@@ -67,26 +62,6 @@ def extraction_schema(taxonomy: Taxonomy, limits: ReplyLimits) -> dict[str, Any]
         "required": ["knowledge_points", "discipline", "subdiscipline", "difficulty"],
         "additionalProperties": False,
     }
-
-
-def first_json_object(text: str) -> dict[str, Any]:
-    """The first JSON object in `text`, tolerating code fences and prose around it."""
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    decoder = json.JSONDecoder()
-    for chunk in candidates:
-        start = chunk.find("{")
-        while start != -1:
-            try:
-                value, _ = decoder.raw_decode(chunk, start)
-            except json.JSONDecodeError:
-                start = chunk.find("{", start + 1)
-                continue
-            if isinstance(value, dict):
-                return value
-            start = chunk.find("{", start + 1)
-    preview = text.strip().replace("\n", " ")
-    preview = preview[:120] + ("..." if len(preview) > 120 else "")
-    raise ReplyError(f"reply holds no JSON object: {preview!r}")
 
 
 def clean_kp(raw: str) -> str:

@@ -15,7 +15,7 @@ from linksyn.graph.snapshot import GraphSnapshot
 from linksyn.sampler import metrics
 from linksyn.sampler.config import SamplerConfig
 from linksyn.sampler.records import path_records
-from linksyn.sampler.sampler import PathBatch, Sampler, WalkParams
+from linksyn.sampler.sampler import Sampler, WalkParams
 from linksyn.sampler.state import load_state, save_state
 from linksyn.sampler.targets import Deficit, Targets, shift_targets
 from linksyn.v1 import records_pb2

@@ -6,29 +6,10 @@ in the reply and validate it field by field, with errors that name the field and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class ReplyError(ValueError):
-    """A reply that is not a JSON object of the expected shape; the message says what is wrong and shows it."""
-
-
-def first_json_object(text: str) -> dict[str, Any]:
-    """The first `{...}` in `text` that parses as a JSON object (fences and prose around it are ignored)."""
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            start = text.find("{", start + 1)
-            continue
-        if isinstance(value, dict):
-            return value
-        start = text.find("{", start + 1)
-    raise ReplyError(f"no JSON object in reply {_clip(text)}")
+from linksyn.common.llm.reply import ReplyError, first_json_object
 
 
 def _clip(value: Any, n: int = 120) -> str:

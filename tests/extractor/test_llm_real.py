@@ -3,7 +3,6 @@ OpenAI-compatible server on loopback serving it (the LLM helper's `openai_server
 
 from __future__ import annotations
 
-import json
 
 import jsonschema
 import pytest

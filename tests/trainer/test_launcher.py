@@ -5,7 +5,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import kubernetes_validate
-import pytest
 
 from linksyn.trainer.config import JobConfig
 from linksyn.trainer.launcher import KubernetesLauncher, job_manifest, job_name

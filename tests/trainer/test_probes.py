@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from linksyn.trainer.probes import (
-    MCQuestion, choice_logliks, continuations, load_benchmark, probe_report, prompt_for, read_cmmlu, read_mmlu,
+    choice_logliks, continuations, load_benchmark, probe_report, prompt_for, read_cmmlu, read_mmlu,
     score, subject_groups,
 )
 

@@ -138,6 +138,9 @@ class RecordingBus(Bus):
     def partitions_for(self, topic: str) -> int:
         return self.inner.partitions_for(topic)
 
+    def group_lag(self, group: str, topic: str) -> dict[TopicPartition, int]:
+        return self.inner.group_lag(group, topic)
+
     def close(self) -> None:
         self.inner.close()
 
