@@ -9,7 +9,7 @@ cd "$root"
 bash scripts/setup.sh
 out="$root/out/demo"
 rc=0
-"$root/.venv/bin/linksyn" run --seeds examples/seeds.jsonl --out "$out" --overwrite "$@" || rc=$?
+"$root/.venv/bin/linksyn" run --seeds examples/seeds.jsonl --config examples/demo.yaml --out "$out" --overwrite "$@" || rc=$?
 if [ -f "$out/report.json" ]; then
   echo
   echo "report: $out/report.json"
