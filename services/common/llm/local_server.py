@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from linksyn.common.net import free_loopback_port
 from linksyn.common.llm.spec import embedded_gguf_path
 
 INSTALL_HINT = "the local OpenAI-compatible server needs llama-cpp-python: pip install 'llama-cpp-python[server]'"
@@ -28,12 +28,6 @@ INSTALL_HINT = "the local OpenAI-compatible server needs llama-cpp-python: pip i
 def server_available() -> bool:
     """Whether llama-cpp-python's server can be started here (for skipping tests cleanly)."""
     return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette"))
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class LocalOpenAIServer:
@@ -70,7 +64,7 @@ class LocalOpenAIServer:
     def start(self) -> "LocalOpenAIServer":
         if not server_available():
             raise ImportError(INSTALL_HINT)
-        self.port = free_port(self.host)
+        self.port = free_loopback_port(self.host)
         cmd = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.model_path),

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from linksyn.common.bus import BrokerUnavailableError
 from linksyn.common.bus.kafka import KafkaBus, client_settings, consumer_settings, producer_settings
-from linksyn.common.bus.tansu import free_loopback_port
+from linksyn.common.net import free_loopback_port
 from linksyn.common.config import KafkaConfig
 
 
