@@ -161,6 +161,23 @@ class Bus(abc.ABC):
         """Flush and release connections."""
 
 
+def check_consumer_args(group: str, topics: Sequence[str]) -> None:
+    """The argument errors every Bus.consumer raises alike."""
+    if isinstance(topics, str):
+        raise TypeError(f"topics must be a sequence of names, got the string {topics!r}")
+    if not topics:
+        raise ValueError("a consumer needs at least one topic")
+    if not group:
+        raise ValueError("group must not be empty")
+
+
+def check_partition_counts(partitions: Mapping[str, int]) -> None:
+    """The argument errors every Bus.ensure_topics raises alike."""
+    for topic, n in partitions.items():
+        if n < 1:
+            raise ValueError(f"topic {topic!r}: partitions must be >= 1, got {n}")
+
+
 def murmur2_partition(key: bytes, num_partitions: int) -> int:
     """Kafka's default partitioner (murmur2, positive), so both buses place keys identically."""
     from kafka.partitioner.default import murmur2

@@ -34,7 +34,16 @@ from kafka.errors import CommitFailedError as KafkaCommitFailedError
 from kafka.partitioner import StickyPartitioner
 from kafka.structs import OffsetAndMetadata
 
-from linksyn.common.bus.base import Bus, Consumer, Headers, Message, RebalanceCallback, TopicPartition
+from linksyn.common.bus.base import (
+    Bus,
+    Consumer,
+    Headers,
+    Message,
+    RebalanceCallback,
+    TopicPartition,
+    check_consumer_args,
+    check_partition_counts,
+)
 from linksyn.common.bus.errors import (
     BrokerUnavailableError,
     BusClosedError,
@@ -168,9 +177,7 @@ class KafkaBus(Bus):
     # -- admin ----------------------------------------------------------------------------------------------------
 
     def ensure_topics(self, partitions: Mapping[str, int]) -> None:
-        for topic, n in partitions.items():
-            if n < 1:
-                raise ValueError(f"topic {topic!r}: partitions must be >= 1, got {n}")
+        check_partition_counts(partitions)
         self._check_open()
         admin = self._admin_client()
         existing = set(admin.list_topics())
@@ -287,12 +294,7 @@ class KafkaBus(Bus):
         on_revoke: RebalanceCallback | None = None,
         on_assign: RebalanceCallback | None = None,
     ) -> "KafkaBusConsumer":
-        if isinstance(topics, str):
-            raise TypeError(f"topics must be a sequence of names, got the string {topics!r}")
-        if not topics:
-            raise ValueError("a consumer needs at least one topic")
-        if not group:
-            raise ValueError("group must not be empty")
+        check_consumer_args(group, topics)
         self._check_open()
         c = KafkaBusConsumer(self.cfg, group, tuple(topics), on_revoke, on_assign, self._client_id)
         self._consumers.append(c)

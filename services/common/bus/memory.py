@@ -32,6 +32,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from linksyn.common.bus.base import (
+    check_consumer_args,
+    check_partition_counts,
     Bus,
     Consumer,
     Headers,
@@ -209,9 +211,7 @@ class InMemoryBus(Bus):
     # -- admin ----------------------------------------------------------------------------------------------------
 
     def ensure_topics(self, partitions: Mapping[str, int]) -> None:
-        for topic, n in partitions.items():
-            if n < 1:
-                raise ValueError(f"topic {topic!r}: partitions must be >= 1, got {n}")
+        check_partition_counts(partitions)
         with self._lock:
             self._check_open()
             for topic, n in partitions.items():
@@ -332,12 +332,7 @@ class InMemoryBus(Bus):
         on_revoke: RebalanceCallback | None = None,
         on_assign: RebalanceCallback | None = None,
     ) -> "InMemoryConsumer":
-        if isinstance(topics, str):
-            raise TypeError(f"topics must be a sequence of names, got the string {topics!r}")
-        if not topics:
-            raise ValueError("a consumer needs at least one topic")
-        if not group:
-            raise ValueError("group must not be empty")
+        check_consumer_args(group, topics)
         with self._lock:
             self._check_open()
             for t in topics:

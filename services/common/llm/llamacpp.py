@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.llm.config import LLMConfig
+from linksyn.common.llm.openai import chat_fields
 from linksyn.common.llm.spec import EMBEDDED_GGUF, EMBEDDED_MODEL_NAME
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,7 @@ def _close_engines() -> None:
 
 def chat_kwargs(request: ChatRequest) -> dict[str, Any]:
     """create_chat_completion keyword arguments of one request."""
-    p = request.params
-    kwargs: dict[str, Any] = {
-        "messages": [dict(m) for m in request.messages],
-        "temperature": p.temperature,
-        "top_p": p.top_p,
-        "max_tokens": p.max_tokens,
-    }
-    if p.seed is not None:
-        kwargs["seed"] = p.seed
-    if p.stop:
-        kwargs["stop"] = list(p.stop)
+    kwargs = chat_fields(request)
     if request.json_schema is not None:
         kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
     return kwargs

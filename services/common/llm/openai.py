@@ -32,20 +32,26 @@ RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 BODY_EXCERPT_CHARS = 300
 
 
-def request_body(model: str, request: ChatRequest, mode: str) -> dict[str, Any]:
-    """The chat-completions JSON body of one request, with the schema sent the way `mode` says."""
+def chat_fields(request: ChatRequest) -> dict[str, Any]:
+    """Messages and sampling settings of one request in the OpenAI chat-completions form (also what
+    llama-cpp-python's create_chat_completion takes)."""
     p = request.params
-    body: dict[str, Any] = {
-        "model": model,
+    fields: dict[str, Any] = {
         "messages": [dict(m) for m in request.messages],
         "temperature": p.temperature,
         "top_p": p.top_p,
         "max_tokens": p.max_tokens,
     }
     if p.seed is not None:
-        body["seed"] = p.seed
+        fields["seed"] = p.seed
     if p.stop:
-        body["stop"] = list(p.stop)
+        fields["stop"] = list(p.stop)
+    return fields
+
+
+def request_body(model: str, request: ChatRequest, mode: str) -> dict[str, Any]:
+    """The chat-completions JSON body of one request, with the schema sent the way `mode` says."""
+    body: dict[str, Any] = {"model": model, **chat_fields(request)}
     if request.json_schema is not None:
         if mode == "json_schema":
             body["response_format"] = {
