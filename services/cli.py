@@ -516,7 +516,12 @@ def status(
         ..., "--target", "-t", help="host:port of a service's gRPC endpoint; repeat for several.", show_default=False
     ),
     token: Optional[str] = typer.Option(
-        None, "--token", help="Bearer token, when the services require one (server.grpc_token).", show_default=False
+        None,
+        "--token",
+        envvar="LINKSYN_SERVER__GRPC_TOKEN",
+        help="Bearer token, when the services require one (server.grpc_token); better from the environment "
+        "variable than on the command line, where other users' `ps` can read it.",
+        show_default=False,
     ),
     tls_ca: Optional[Path] = typer.Option(
         None,

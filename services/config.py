@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from linksyn.common.config import BusConfig, RuntimeConfig, ServerConfig
+from linksyn.common.config import BusConfig, RuntimeConfig, ServerConfig, redact_url_passwords
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.graph.config import GraphConfig
 from linksyn.sampler.config import SamplerConfig
@@ -81,16 +81,47 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LinksynConfig:
         return LinksynConfig(**data)
     except ValidationError as e:
         where = f" in {str(path)!r}" if path else ""
-        lines = [f"  {'.'.join(str(x) for x in err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in e.errors()]
+        lines = [f"  {'.'.join(str(x) for x in err['loc'])}: {err['msg']}{_got(err)}" for err in e.errors()]
         raise ConfigError(f"invalid configuration{where}:\n" + "\n".join(lines)) from None
 
 
+SECRET_NAME_PARTS = frozenset({"password", "passwd", "token", "secret", "key", "credentials"})
+"""A config key with one of these words (split at '_') may hold a secret: its value is never echoed in a config
+error (`grpc_token`, `sasl_password`; not `max_tokens`)."""
+MASK = "**********"
+
+
+def _looks_secret(name: object) -> bool:
+    return not SECRET_NAME_PARTS.isdisjoint(str(name).lower().replace("-", "_").split("_"))
+
+
+def _got(err: Mapping[str, Any]) -> str:
+    """What a config error says about the value: nothing for an unknown key (a misspelt secret's value must not be
+    printed, and its name is enough), a mask where the key may hold a secret, the value otherwise."""
+    if err.get("type") == "extra_forbidden":
+        return " (value not shown)"
+    return f" (got {_shown_input(err['loc'], err.get('input'))!r})"
+
+
+def _shown_input(loc: tuple[object, ...], value: Any) -> Any:
+    """The offending value of a validation error as the error message may show it: masked where it may be secret."""
+    if any(_looks_secret(x) for x in loc):
+        return MASK
+    if isinstance(value, dict):
+        return {k: MASK if _looks_secret(k) else _shown_input((), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown_input((), v) for v in value]
+    return value
+
+
 def config_to_yaml(cfg: LinksynConfig) -> str:
-    """The effective configuration as YAML, secrets masked."""
+    """The effective configuration as YAML, secrets masked (secret fields, and passwords inside URLs)."""
 
     def mask(v: Any) -> Any:
         if isinstance(v, SecretStr):
-            return "**********"
+            return MASK
+        if isinstance(v, str):
+            return redact_url_passwords(v)
         if isinstance(v, dict):
             return {k: mask(x) for k, x in v.items()}
         if isinstance(v, list):

@@ -122,3 +122,18 @@ def test_cli_config_show_reports_invalid_config(tmp_path: Path):
     result = CliRunner().invoke(app, ["config", "show", "--config", str(path)])
     assert result.exit_code == 2
     assert "runtime.no_such_field" in result.output
+
+
+def test_config_show_masks_passwords_inside_urls():
+    cfg = LinksynConfig(
+        graph={"snapshot_url": "s3://graph-writer:s3cr3t-pw@minio:9000/linksyn/graph"},
+        synth={"model": "openai:https://bob:api-pass@llm.internal/v1#qwen"},
+    )
+    text = config_to_yaml(cfg)
+    assert "s3cr3t-pw" not in text and "api-pass" not in text
+    data = yaml.safe_load(text)
+    assert data["graph"]["snapshot_url"] == "s3://graph-writer:**********@minio:9000/linksyn/graph"
+    assert data["synth"]["model"] == "openai:https://bob:**********@llm.internal/v1#qwen"
+    # URLs without credentials, and user names alone, are left as they are.
+    plain = config_to_yaml(LinksynConfig(graph={"snapshot_url": "s3://bucket@host/x"}, synth={"model": "embedded"}))
+    assert "s3://bucket@host/x" in plain

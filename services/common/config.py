@@ -6,6 +6,7 @@ the one `LinksynConfig` that a YAML file and `LINKSYN_*` environment variables f
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -107,7 +108,9 @@ class RuntimeConfig(Section):
     commit_interval_s: float = Field(default=1.0, gt=0)
     """How often finished offsets are committed."""
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
-    """Records larger than this are dead-lettered unread."""
+    """Records larger than this (bytes) are dead-lettered unread, with the reason "record of N bytes exceeds
+    runtime.max_record_bytes=M" and only their first M bytes copied, so the dead letter itself fits where records
+    fit. Also the largest seed row `linksyn run`/`push` accept. Keep it below the brokers' message.max.bytes."""
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM, how long in-flight work may take to finish before it is handed back uncommitted."""
 
@@ -127,3 +130,15 @@ class ServerConfig(Section):
     """PEM certificate file for gRPC TLS; with tls_key, the server only accepts TLS."""
     tls_key: str | None = None
     """PEM key file for gRPC TLS."""
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest gRPC request message the server reads (bytes); a larger one is refused with RESOURCE_EXHAUSTED
+    before it is parsed. Query fields have their own, smaller limits (e.g. graph.max_kp_chars for KP texts)."""
+
+
+URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@")
+"""user:password@ in a URL (an `openai:` model spec, a snapshot_url such as s3:// or postgres://)."""
+
+
+def redact_url_passwords(text: str) -> str:
+    """`text` with the password of every URL's user:password@ part masked (the user name stays, for debugging)."""
+    return URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:**********@", text)

@@ -17,7 +17,9 @@ def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
     The bus is the consumer loop's; the stage never touches it."""
     g = cfg.graph
     stage = GraphStage(g, cfg.bus.topics, SnapshotStore(g.snapshot_url, keep=g.snapshot_keep))
-    servicer = GraphServicer(stage, default_limit=g.query_limit, chunk_bytes=g.stream_chunk_bytes)
+    servicer = GraphServicer(
+        stage, default_limit=g.query_limit, chunk_bytes=g.stream_chunk_bytes, max_text_chars=g.max_kp_chars
+    )
     return ServiceParts(
         name="graph",
         stage=stage,

@@ -24,7 +24,8 @@ class GraphConfig(Section):
     max_kps_per_seed: int = Field(default=8, ge=1, le=64)
     """An AnnotatedSeed with more KPs is dead-lettered (the extractor produces 1-8; each seed adds k(k-1)/2 edges)."""
     max_kp_chars: int = Field(default=200, ge=1)
-    """An AnnotatedSeed with a longer KP text is dead-lettered."""
+    """An AnnotatedSeed with a longer KP text is dead-lettered; a Lookup/Neighbours/SeedsFor request with a longer
+    `text` is refused with INVALID_ARGUMENT."""
     max_seed_text_chars: int = Field(default=100_000, ge=1)
     """An AnnotatedSeed whose question plus answer is longer is dead-lettered."""
     reject_unknown_fields: bool = True

@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping, Protocol
 
 import grpc
 
+from linksyn.common.config import redact_url_passwords
 from linksyn.common.runtime.service import RuntimeStats
 from linksyn.graph import analysis, wire
 from linksyn.graph.query import SnapshotIndex
@@ -30,8 +31,12 @@ class SnapshotSource(Protocol):
 
 
 class GraphServicer(RuntimeStats, graph_pb2_grpc.GraphServiceServicer):
-    def __init__(self, source: SnapshotSource, default_limit: int = 100, chunk_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self, source: SnapshotSource, default_limit: int = 100, chunk_bytes: int = 1 << 20, max_text_chars: int = 200
+    ) -> None:
         self.source = source
+        self.max_text_chars = max_text_chars
+        """Longest KPRequest.text accepted (graph.max_kp_chars: no stored KP is longer)."""
         self.stats_service = source.name
         self.default_limit = default_limit
         self.chunk_bytes = chunk_bytes
@@ -47,6 +52,14 @@ class GraphServicer(RuntimeStats, graph_pb2_grpc.GraphServiceServicer):
             if self._index is None or self._index.snap is not snap:
                 self._index = SnapshotIndex(snap)
             return self._index
+
+    def _check(self, request: graph_pb2.KPRequest, context: grpc.ServicerContext) -> None:
+        """Refuse a request no KP can answer before any work: a text longer than any stored KP."""
+        if len(request.text) > self.max_text_chars:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"text is {len(request.text)} characters, over graph.max_kp_chars={self.max_text_chars}",
+            )
 
     def _kp(self, index: SnapshotIndex, request: graph_pb2.KPRequest, context: grpc.ServicerContext) -> int:
         if request.text:
@@ -78,7 +91,8 @@ class GraphServicer(RuntimeStats, graph_pb2_grpc.GraphServiceServicer):
 
     def stats_details(self) -> Mapping[str, Any]:
         snap = self.source.published
-        details: dict[str, Any] = {"snapshot_version": 0, "snapshot_url": self.source.store.url}
+        url = redact_url_passwords(self.source.store.url)  # Stats is readable by anyone holding the token
+        details: dict[str, Any] = {"snapshot_version": 0, "snapshot_url": url}
         details.update({f"live_{k}": v for k, v in self.source.live_stats().items()})
         if snap is None:
             return details
@@ -94,10 +108,12 @@ class GraphServicer(RuntimeStats, graph_pb2_grpc.GraphServiceServicer):
         return details
 
     def Lookup(self, request: graph_pb2.KPRequest, context: grpc.ServicerContext) -> graph_pb2.KnowledgePoint:  # noqa: N802
+        self._check(request, context)
         index = self._current(context)
         return self._message(index, self._kp(index, request, context))
 
     def Neighbours(self, request: graph_pb2.KPRequest, context: grpc.ServicerContext) -> graph_pb2.NeighboursReply:  # noqa: N802
+        self._check(request, context)
         index = self._current(context)
         kp = self._kp(index, request, context)
         return graph_pb2.NeighboursReply(
@@ -108,6 +124,7 @@ class GraphServicer(RuntimeStats, graph_pb2_grpc.GraphServiceServicer):
         )
 
     def SeedsFor(self, request: graph_pb2.KPRequest, context: grpc.ServicerContext) -> graph_pb2.SeedsForReply:  # noqa: N802
+        self._check(request, context)
         index = self._current(context)
         kp = self._kp(index, request, context)
         return graph_pb2.SeedsForReply(seed_ids=index.seeds_for(kp, self._limit(request)))

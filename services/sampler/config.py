@@ -89,6 +89,10 @@ class SamplerConfig(Section):
     embedded_paths_cap."""
     embedded_paths_cap: int = Field(default=10_000, ge=1)
     """Upper bound of the automatic embedded_paths."""
+    max_paths: int = Field(default=0, ge=0)
+    """Paths `linksyn serve sampler` emits in all before its producer stops (0 = unbounded, the service default).
+    Counted across restarts as far as the state file (state_path) records them; the embedded run uses
+    embedded_paths instead. For bounded runs: tests, a fixed-size dataset."""
     state_path: str = ""
     """File where coverage, seed-use and realised-share counters persist (atomically); empty: not persisted."""
     persist_every: int = Field(default=10_000, ge=1)

@@ -1,7 +1,8 @@
 """Just-in-time path production: keep the synth group's lag on linksyn.paths near a target, never flood Kafka.
 
 `JustInTimeProducer` is the sampler's Background loop. In the service it runs until stopped; with `limit` set
-(the embedded `linksyn run`) it emits exactly `limit` paths, sets `done` and returns.
+(the embedded `linksyn run`, or `sampler.max_paths` in the service) it emits paths until `limit` were emitted in
+all (counting those its restored state file records), sets `done` and returns.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import threading
 import time
 from typing import Any, Callable
 
+from linksyn.common.bus.errors import BusError
 from linksyn.sampler import metrics
 from linksyn.sampler.service import SERVICE, SamplerService
+from linksyn.sampler.walk import UnwalkableGraph
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,10 @@ class JustInTimeProducer:
             return
         if self.limit is None and self.limit_from_snapshot is not None:
             self.limit = self.limit_from_snapshot(self.service.sampler.snapshot.n_seeds)
+        # The limit is a total: paths a previous run of this sampler emitted (restored from its state file) count.
+        self.emitted = max(self.emitted, self.service.sampler.counters.paths_emitted)
         last_refresh = time.monotonic()
+        unwalkable_version = -1
         try:
             while not stop.is_set():
                 if self.limit is not None and self.emitted >= self.limit:
@@ -73,7 +79,13 @@ class JustInTimeProducer:
                 if time.monotonic() - last_refresh >= self.refresh_s:
                     self.service.refresh()
                     last_refresh = time.monotonic()
-                lag = self.lag()
+                try:
+                    lag = self.lag()
+                except BusError as e:
+                    # The broker is unreachable for now: wait and ask again (paths cannot be produced either).
+                    log.warning("sampler: reading the paths lag failed (%s); trying again", e)
+                    stop.wait(max(self.poll_s, 1.0))
+                    continue
                 metrics.PATHS_LAG.labels(SERVICE).set(lag)
                 room = self.lag_target - lag
                 if room <= 0:
@@ -82,7 +94,28 @@ class JustInTimeProducer:
                 n = min(room, self.batch)
                 if self.limit is not None:
                     n = min(n, self.limit - self.emitted)
-                self.emitted += self.service.emit(n)
-                self.service.bus.flush()
+                try:
+                    self.emitted += self.service.emit(n)
+                except UnwalkableGraph as e:
+                    # An early snapshot (the graph service snapshots on a timer, maybe before any edge exists):
+                    # wait for a newer one instead of dying.
+                    version = self.service.sampler.snapshot.version
+                    if version != unwalkable_version:
+                        log.warning("sampler: graph version %d cannot be walked yet (%s); waiting for a newer one",
+                                    version, e)
+                        unwalkable_version = version
+                    stop.wait(self.poll_s)
+                    if self.service.refresh():
+                        last_refresh = time.monotonic()
+                    continue
+                except BusError as e:
+                    log.warning("sampler: producing paths failed (%s); trying again", e)
+                    stop.wait(max(self.poll_s, 1.0))
+                    continue
+                try:
+                    self.service.bus.flush()
+                except BusError as e:
+                    log.warning("sampler: paths not confirmed stored yet (%s); trying again", e)
+                    stop.wait(max(self.poll_s, 1.0))
         finally:
             self.service.persist()

@@ -41,7 +41,8 @@ def store_source(url: str) -> SnapshotSource:
 
 
 def grpc_source(target: str, metadata: list[tuple[str, str]] | None = None) -> SnapshotSource:
-    """Snapshots streamed from the graph service at host:port (GraphService.Snapshot)."""
+    """Snapshots streamed from the graph service at host:port (GraphService.Snapshot). While that service cannot be
+    reached (not up yet, restarting) there is no newer snapshot: the sampler keeps its current one."""
     import grpc
 
     from linksyn.graph.client import fetch_snapshot
@@ -53,6 +54,11 @@ def grpc_source(target: str, metadata: list[tuple[str, str]] | None = None) -> S
             snap = fetch_snapshot(channel, 0, metadata=metadata, timeout_s=600)
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                # The graph service is starting or restarting: keep walking what we have, ask again next refresh.
+                log.warning("sampler: graph service at %s unavailable (%s); staying on graph version %d",
+                            target, e.code().name, current)
                 return None
             raise
         return snap if snap.version > current else None

@@ -78,12 +78,16 @@ class Walker:
     edge: np.ndarray | None
 
 
+class UnwalkableGraph(ValueError):
+    """No walk can start in this snapshot (an empty graph, no KP with a neighbour, or every class targeted at 0)."""
+
+
 def draw_starts(start: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n nodes drawn with probability start / start.sum()."""
+    """n nodes drawn with probability start / start.sum(); UnwalkableGraph if every weight is 0."""
     cs = np.cumsum(start, dtype=np.float64)
     total = cs[-1] if len(cs) else 0.0
     if not total > 0:
-        raise ValueError(
+        raise UnwalkableGraph(
             "no node can start a walk: every start weight is 0 (no KP has a neighbour, or the targets give every "
             "present class a share of 0)"
         )

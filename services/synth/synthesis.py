@@ -9,7 +9,7 @@ batch and an OpenAI-compatible backend gets every request of the round in flight
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from linksyn.common.ids import content_id
@@ -37,6 +37,13 @@ MODES = ("link", "multi_grade", "hard")
 def synth_qa_id(question: str, answer: str) -> str:
     """Deterministic id of a synthesized QA: the same normalised question and answer always give the same id."""
     return content_id("synth-qa", normalise_text(question), normalise_text(answer))
+
+
+def request_seed(request_id: str) -> int:
+    """Sampling seed of one generation request, derived from its id (path id, mode, grade): a path redelivered
+    after a crash is sampled the same way again, so it yields the same QA and QA id, which the sink skips as a
+    replay; different paths and grades still sample differently."""
+    return int(content_id("synth-seed", request_id)[:8], 16) & 0x7FFFFFFF
 
 
 def is_stem(discipline: str, stem: Sequence[str]) -> bool:
@@ -115,6 +122,9 @@ class Synthesizer:
     def _seed(self, s: records_pb2.PathSeed, with_kps: bool = True) -> str:
         return seed_text(s.question, s.answer, list(s.kps) if with_kps else (), self.cfg.max_seed_chars)
 
+    def _gen_params(self, request_id: str) -> SamplingParams:
+        return replace(self.gen_params, seed=request_seed(request_id))
+
     def _discipline(self, path: records_pb2.WalkPath) -> str:
         if path.target_discipline:
             return path.target_discipline
@@ -135,7 +145,7 @@ class Synthesizer:
         rid = f"{path.id}:{mode}"
         if mode == "link":
             diff = path.target_difficulty or max((s.difficulty for s in seeds), default=3) or 3
-            req = chat_request(t, [self._seed(s) for s in seeds], self.gen_params, self.qa_schema, rid,
+            req = chat_request(t, [self._seed(s) for s in seeds], self._gen_params(rid), self.qa_schema, rid,
                                discipline=discipline, difficulty=diff, kps=kps)
             return [_Draft(path_index, mode, t, req, seeds, grade=diff)]
         if mode == "multi_grade":
@@ -143,14 +153,14 @@ class Synthesizer:
             shown = [self._seed(s) for s in seeds]
             return [
                 _Draft(path_index, mode, t,
-                       chat_request(t, shown, self.gen_params, self.qa_schema, f"{rid}:{g}",
+                       chat_request(t, shown, self._gen_params(f"{rid}:{g}"), self.qa_schema, f"{rid}:{g}",
                                     discipline=discipline, difficulty=g, grade_name=GRADE_NAMES[g], kps=kps),
                        seeds, grade=g)
                 for g in grades
             ]
         # hard: rewrite the path's seed of the target discipline (else its first) toward a higher difficulty.
         source = next((s for s in seeds if s.discipline == discipline), seeds[0])
-        req = chat_request(t, [self._seed(source)], self.gen_params, self.qa_schema, rid,
+        req = chat_request(t, [self._seed(source)], self._gen_params(rid), self.qa_schema, rid,
                            discipline=discipline, difficulty=source.difficulty or "unknown")
         return [_Draft(path_index, mode, t, req, [source], source_difficulty=source.difficulty)]
 

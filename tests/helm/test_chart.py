@@ -293,3 +293,66 @@ def test_dashboard_is_valid_json_with_queries() -> None:
         exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
         assert exprs and all(e.startswith(("sum", "histogram_quantile", "max", "avg", "linksyn_", "rate"))
                              for e in exprs), exprs
+
+
+TLS_SETS = ["--set", "kafka.securityProtocol=SSL", "--set", "kafka.tls.secretName=linksyn-kafka-tls",
+            "--set", "kafka.tls.certKey=user.crt", "--set", "kafka.tls.keyKey=user.key",
+            "--set", "grpcTls.secretName=linksyn-grpc-tls"]
+
+
+@pytest.fixture(scope="session")
+def tls_docs(helm: str) -> list[dict]:
+    return render(helm, "-f", str(GPU_VALUES), *TLS_SETS)
+
+
+def test_tls_values_render_valid_manifests(tls_docs: list[dict]) -> None:
+    for d in tls_docs:
+        key = (d["apiVersion"], d["kind"])
+        if key in CRD_SCHEMAS:
+            jsonschema.validate(d, CRD_SCHEMAS[key])
+        else:
+            kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+
+
+def test_tls_files_and_secrets_come_from_secrets_by_reference(tls_docs: list[dict]) -> None:
+    """Kafka CA / client certificate and the gRPC server certificate are mounted from existing Secrets and named by
+    path; the SASL password, API key and gRPC token stay secretKeyRefs; no Secret object is rendered."""
+    for name, d in linksyn_workloads(tls_docs).items():
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["kafka-tls"]["secret"]["secretName"] == "linksyn-kafka-tls", name
+        assert volumes["grpc-tls"]["secret"]["secretName"] == "linksyn-grpc-tls", name
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        assert mounts["kafka-tls"]["readOnly"] is True and mounts["grpc-tls"]["readOnly"] is True
+        env = {e["name"]: e for e in c["env"]}
+        kafka_dir, grpc_dir = mounts["kafka-tls"]["mountPath"], mounts["grpc-tls"]["mountPath"]
+        assert env["LINKSYN_BUS__KAFKA__SSL_CAFILE"]["value"] == f"{kafka_dir}/ca.crt"
+        assert env["LINKSYN_BUS__KAFKA__SSL_CERTFILE"]["value"] == f"{kafka_dir}/user.crt"
+        assert env["LINKSYN_BUS__KAFKA__SSL_KEYFILE"]["value"] == f"{kafka_dir}/user.key"
+        assert env["LINKSYN_SERVER__TLS_CERT"]["value"] == f"{grpc_dir}/tls.crt"
+        assert env["LINKSYN_SERVER__TLS_KEY"]["value"] == f"{grpc_dir}/tls.key"
+        for secret_var in ("LINKSYN_BUS__KAFKA__SASL_PASSWORD", "OPENAI_API_KEY", "LINKSYN_SERVER__GRPC_TOKEN"):
+            assert "value" not in env[secret_var] and "secretKeyRef" in env[secret_var]["valueFrom"], secret_var
+        for e in c["env"]:
+            if "value" in e and any(w in e["name"] for w in ("PASSWORD", "TOKEN", "KEY", "SECRET")):
+                # Only file paths inside the mounted Secrets may carry such a name.
+                assert e["value"].startswith((kafka_dir + "/", grpc_dir + "/")), e
+        # Kubernetes' gRPC probes speak plaintext only: against a TLS port they check TCP.
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert "grpc" not in c[probe] and c[probe]["tcpSocket"]["port"] == c["ports"][0]["containerPort"]
+    assert not [d for d in tls_docs if d["kind"] == "Secret"]
+
+
+def test_without_tls_values_nothing_tls_is_rendered(gpu_docs: list[dict]) -> None:
+    for name, d in linksyn_workloads(gpu_docs).items():
+        pod = d["spec"]["template"]["spec"]
+        assert not {"kafka-tls", "grpc-tls"} & {v["name"] for v in pod["volumes"]}, name
+        names = {e["name"] for e in pod["containers"][0]["env"]}
+        assert not {n for n in names if "SSL_" in n or "TLS_" in n}, names
+
+
+def test_tls_values_schema_refuses_unknown_keys(helm: str) -> None:
+    for bad in (["--set", "kafka.tls.password=x"], ["--set", "grpcTls.key=x"]):
+        out = subprocess.run([helm, "template", "t", str(CHART), *bad], capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0 and "schema" in out.stderr, (bad, out.stderr)

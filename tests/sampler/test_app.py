@@ -61,6 +61,31 @@ def test_embedded_emits_exactly_the_limit_then_stops(tmp_path, store):
     assert parts2.background[0].service.sampler.counters.paths_emitted == 123
 
 
+def test_service_max_paths_is_a_total_across_restarts(tmp_path, store):
+    """`sampler.max_paths` bounds what `linksyn serve sampler` (Kafka, no embedded limit) emits in all: a restart
+    that restores the state file continues up to the same total instead of starting over."""
+    cfg = config(tmp_path, store, max_paths=50, lag_target=10_000)
+    cfg.bus.kind = "kafka"  # the service's mode; the bus handed to build() is still an in-memory one
+    bus = InMemoryBus()
+    parts = build(cfg, bus)
+    bg = parts.background[0]
+    bg.run(threading.Event())  # returns by itself once 50 are out
+    assert bg.done.is_set() and bg.emitted == 50
+    parts.close()
+    again = build(cfg, bus).background[0]
+    again.run(threading.Event())
+    assert again.done.is_set() and again.emitted == 50  # nothing more: the state file says 50 were emitted
+    cfg.sampler.max_paths = 80
+    more = build(cfg, bus).background[0]
+    more.run(threading.Event())
+    assert more.emitted == 80
+    paths = paths_on(bus, cfg.bus.topics.paths, "reader")
+    assert len(paths) == 80 and len({p.id for p in paths}) == 80
+    cfg.sampler.max_paths = 0
+    unbounded = build(cfg, bus).background[0]
+    assert unbounded.limit is None
+
+
 def test_just_in_time_keeps_lag_at_target(tmp_path, store):
     cfg = config(tmp_path, store, lag_target=40, batch_size=16)
     bus = InMemoryBus()
@@ -140,3 +165,53 @@ def test_cli_prints_json_paths(tmp_path, store, capsys):
         assert len(p["kps"]) >= 2
         for s in p["seeds"]:
             assert s["id"] and s["question"] and s["answer"] and s["knowledge_points"]
+
+
+def test_grpc_source_with_the_graph_service_down_has_no_newer_snapshot():
+    """An unreachable graph service (not started yet, restarting) must not kill the sampler's producer."""
+    from linksyn.common.net import free_loopback_port
+    from linksyn.sampler.service import grpc_source
+
+    newer = grpc_source(f"127.0.0.1:{free_loopback_port()}")
+    assert newer(0) is None and newer(7) is None
+
+
+def test_producer_waits_out_an_unwalkable_first_snapshot(tmp_path):
+    """The graph service may publish a snapshot before any KP has a neighbour: the producer waits for a newer one."""
+    graph = SnapshotStore(str(tmp_path / "graph"))
+    graph.write(build_snapshot([("lonely", ["only-kp"], "math", 2)], version=1))
+    cfg = config(tmp_path, graph, max_paths=20, lag_target=10_000, refresh_s=0.05)
+    cfg.bus.kind = "kafka"
+    parts = build(cfg, InMemoryBus())
+    bg = parts.background[0]
+    stop = threading.Event()
+    t = threading.Thread(target=bg.run, args=(stop,))
+    t.start()
+    try:
+        stop.wait(0.5)
+        assert t.is_alive() and bg.emitted == 0
+        graph.write(build_snapshot(random_seeds(300, 60, np.random.default_rng(0)), version=2))
+        t.join(10)
+        assert not t.is_alive() and bg.emitted == 20
+    finally:
+        stop.set()
+        t.join(5)
+
+
+def test_producer_rides_out_a_broker_that_does_not_answer(tmp_path, store):
+    """A broker outage makes the lag unreadable for a while: the producer waits and goes on, it does not die."""
+    from linksyn.common.bus.errors import BrokerUnavailableError
+
+    cfg = config(tmp_path, store, max_paths=30, lag_target=10_000, lag_poll_s=0.01)
+    cfg.bus.kind = "kafka"
+    bg = build(cfg, InMemoryBus()).background[0]
+    failures = iter([True, True])
+
+    def lag() -> int:
+        if next(failures, False):
+            raise BrokerUnavailableError("no Kafka broker answered (test)")
+        return 0
+
+    bg.lag = lag
+    bg.run(threading.Event())
+    assert bg.done.is_set() and bg.emitted == 30

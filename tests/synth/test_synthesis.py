@@ -161,3 +161,20 @@ def test_refiner_error_fails_the_path():
     ref = ScriptedLLM(lambda r: Completion(error="context too long", retryable=False), name="ref")
     (out,) = Synthesizer(cfg(), gen, ref).synthesize(fixture_paths()[:1])
     assert out.qas == [] and "refinement request failed: context too long" in out.error and not out.retryable
+
+
+def test_generation_seed_follows_the_request_so_a_redelivered_path_samples_the_same():
+    """A path redelivered after a crash must be sampled as before (same QA, same id: the sink skips the replay),
+    while different paths and grades get different seeds."""
+    paths = fixture_paths()
+    llm = ScriptedLLM(lambda r: qa_json(f"{NEW_Q} {r.request_id}", "#### 30", difficulty=5) if ":rate" not in r.request_id
+                      else json.dumps({"difficulty": 5}))
+    Synthesizer(cfg(), llm).synthesize(paths)
+    Synthesizer(cfg(), llm).synthesize(paths[::-1])  # another process, another batch order
+    first, second = llm.calls[0], llm.calls[2]
+    seeds_first = {r.request_id: r.params.seed for r in first}
+    seeds_second = {r.request_id: r.params.seed for r in second}
+    assert seeds_first == seeds_second
+    assert all(s is not None for s in seeds_first.values())
+    assert len(set(seeds_first.values())) == len(seeds_first)  # 1 link + 3 grades + 1 hard: all different
+    assert all(r.params.temperature == cfg().temperature for r in first)

@@ -72,6 +72,10 @@ capabilities:
   drop: ["ALL"]
 {{- end -}}
 
+{{/* Where the Kafka client TLS files and the gRPC server certificate are mounted (from existing Secrets). */}}
+{{- define "linksyn.kafkaTlsDir" -}}/etc/linksyn-secrets/kafka-tls{{- end -}}
+{{- define "linksyn.grpcTlsDir" -}}/etc/linksyn-secrets/grpc-tls{{- end -}}
+
 {{/* Environment every linksyn container gets: bus, config file, secrets by reference only. */}}
 {{- define "linksyn.env" -}}
 - name: LINKSYN_CONFIG
@@ -101,6 +105,28 @@ capabilities:
     secretKeyRef:
       name: {{ .Values.llm.apiKeySecret.name }}
       key: {{ .Values.llm.apiKeySecret.key }}
+{{- end }}
+{{- with .Values.kafka.tls }}
+{{- if .secretName }}
+{{- if .caKey }}
+- name: LINKSYN_BUS__KAFKA__SSL_CAFILE
+  value: {{ printf "%s/%s" (include "linksyn.kafkaTlsDir" $) .caKey | quote }}
+{{- end }}
+{{- if .certKey }}
+- name: LINKSYN_BUS__KAFKA__SSL_CERTFILE
+  value: {{ printf "%s/%s" (include "linksyn.kafkaTlsDir" $) .certKey | quote }}
+{{- end }}
+{{- if .keyKey }}
+- name: LINKSYN_BUS__KAFKA__SSL_KEYFILE
+  value: {{ printf "%s/%s" (include "linksyn.kafkaTlsDir" $) .keyKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.grpcTls.secretName }}
+- name: LINKSYN_SERVER__TLS_CERT
+  value: {{ printf "%s/tls.crt" (include "linksyn.grpcTlsDir" .) | quote }}
+- name: LINKSYN_SERVER__TLS_KEY
+  value: {{ printf "%s/tls.key" (include "linksyn.grpcTlsDir" .) | quote }}
 {{- end }}
 {{- if .Values.grpcAuth.secretName }}
 - name: LINKSYN_SERVER__GRPC_TOKEN

@@ -211,6 +211,14 @@ class KafkaBus(Bus):
         return len(found[0]["partitions"])
 
     def group_lag(self, group: str, topic: str) -> dict[TopicPartition, int]:
+        try:
+            return self._group_lag(group, topic)
+        except KafkaError as exc:  # a broker that does not answer (down, paused): say so as a bus error
+            raise BrokerUnavailableError(
+                f"could not read the lag of group {group!r} on {topic!r} at {self.cfg.bootstrap}: {exc!r}"
+            ) from exc
+
+    def _group_lag(self, group: str, topic: str) -> dict[TopicPartition, int]:
         self._check_open()
         n = self.partitions_for(topic)
         ktps = [KafkaTopicPartition(topic, p) for p in range(n)]

@@ -29,6 +29,10 @@ class LLMConfig(Section):
     """Delay before the first retry; doubles each attempt, with +-50% jitter so retries do not arrive in step."""
     backoff_max_s: float = Field(default=20.0, ge=0)
     """Longest delay between attempts (also caps a server's Retry-After)."""
+    max_reply_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest HTTP reply body read from the server (bytes); reading stops there and the request fails, not
+    retried, with "reply of more than N bytes exceeds llm.max_reply_bytes=N". A reply of max_tokens tokens is a few
+    bytes per token plus the JSON envelope: raise this only for very large max_tokens."""
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable holding the API key, sent as `Authorization: Bearer`; unset = no header.
     The key itself never enters the config, logs, errors or repr."""

@@ -3,7 +3,8 @@
 `generate()` is synchronous for the caller but sends the whole batch concurrently (up to `max_concurrency` requests
 in flight) from an event loop that runs on the backend's own thread. Transient failures (429, 5xx, timeouts,
 connection errors, malformed replies) are retried with exponential backoff and jitter; a request that still fails
-comes back with `error` set while the rest of the batch stands. The API key is read from the environment variable
+comes back with `error` set while the rest of the batch stands. A reply body over `max_reply_bytes` is not read
+further; its request fails without retries. The API key is read from the environment variable
 the config names and only ever placed in the Authorization header.
 """
 
@@ -243,20 +244,45 @@ class OpenAILLM(LLM):
     async def _attempt(self, request: ChatRequest, mode: str) -> Completion | _Failure:
         client = self._http()
         body = request_body(self.model, request, mode)
+        limit = self.config.max_reply_bytes
         try:
             async with asyncio.timeout(self.config.request_timeout_s):
-                resp = await client.post("/chat/completions", json=body)
+                async with client.stream("POST", "/chat/completions", json=body) as resp:
+                    content = await _read_limited(resp, limit)
         except (TimeoutError, httpx.TimeoutException) as e:
             return _Failure(f"timeout after {self.config.request_timeout_s:g}s ({type(e).__name__})", True)
         except httpx.TransportError as e:
             return _Failure(f"connection error: {type(e).__name__}: {self._redact(str(e))[:BODY_EXCERPT_CHARS]}", True)
+        if content is None:
+            # Not retried: a server that answers this much will do it again, and the record fails with the reason.
+            return _Failure(
+                f"reply of more than {limit} bytes exceeds llm.max_reply_bytes={limit} (HTTP {resp.status_code})",
+                False, resp.status_code,
+            )
+        text = content.decode(resp.encoding or "utf-8", errors="replace")
         if resp.status_code != 200:
-            excerpt = self._redact(resp.text[:BODY_EXCERPT_CHARS])
+            excerpt = self._redact(text[:BODY_EXCERPT_CHARS])
             retryable = resp.status_code in RETRYABLE_STATUS or resp.status_code >= 500
             return _Failure(f"HTTP {resp.status_code}: {excerpt}", retryable, resp.status_code, excerpt,
                             resp.headers.get("retry-after"))
         try:
-            return parse_reply(resp.json())
-        except (json.JSONDecodeError, ValueError) as e:
-            excerpt = self._redact(resp.text[:BODY_EXCERPT_CHARS])
+            return parse_reply(json.loads(content))
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+            excerpt = self._redact(text[:BODY_EXCERPT_CHARS])
             return _Failure(f"malformed reply: {e}: {excerpt}", True, resp.status_code, excerpt)
+
+
+async def _read_limited(resp: httpx.Response, limit: int) -> bytes | None:
+    """The (decoded) body of a streamed response, or None as soon as it passes `limit` bytes (the declared
+    Content-Length is checked first, so an honest oversized reply is not read at all)."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

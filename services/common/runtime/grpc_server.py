@@ -2,7 +2,7 @@
 
 Health and reflection stay open without the token, so Kubernetes probes and `grpcurl list` work; every other
 call needs `authorization: Bearer <token>` when `server.grpc_token` is set. The token is compared in constant time
-and never logged.
+and never logged. Requests over `server.max_request_bytes` are refused with RESOURCE_EXHAUSTED before parsing.
 """
 
 from __future__ import annotations
@@ -110,7 +110,11 @@ def build_grpc_server_with_health(
     """build_grpc_server, also returning the health servicer (the runner sets NOT_SERVING with it at shutdown)."""
     token = cfg.grpc_token.get_secret_value() if cfg.grpc_token is not None else None
     interceptors = [BearerTokenInterceptor(token)] if token else []
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=interceptors)
+    # Oversized requests are refused by gRPC itself (RESOURCE_EXHAUSTED naming both sizes) before any parsing.
+    options = [("grpc.max_receive_message_length", cfg.max_request_bytes)]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=interceptors, options=options
+    )
     for add, servicer in parts.servicers:
         add(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

@@ -16,7 +16,7 @@ Guarantees (DESIGN.md, "Delivery guarantees"):
 - in-order commits: per partition the commit never passes the lowest unfinished offset (OffsetTracker);
 - a record that keeps failing is retried alone with exponential backoff, then dead-lettered and committed past,
   so one poison record never blocks its partition; PermanentError / Result.failed(permanent=True) and records over
-  `max_record_bytes` are dead-lettered at once;
+  `max_record_bytes` are dead-lettered at once (the latter unparsed, their payload cut to `max_record_bytes`);
 - stop(): no more polling; in-flight batches get `shutdown_timeout_s` to finish; what finished is committed, the
   rest (and everything polled but not started) is handed back uncommitted to the next member of the group.
 """
@@ -332,7 +332,10 @@ class ConsumerLoop:
             per_topic[m.topic] += 1
             if len(m.value) > limit:
                 self._dead_letter(
-                    m, f"record of {len(m.value)} bytes exceeds runtime.max_record_bytes={limit}", attempts=0
+                    m,
+                    f"record of {len(m.value)} bytes exceeds runtime.max_record_bytes={limit} (not parsed; the "
+                    f"dead letter keeps its first {limit} bytes)",
+                    attempts=0,
                 )
             else:
                 pending.append((m, 0))
@@ -448,7 +451,9 @@ class ConsumerLoop:
             partition=m.partition,
             offset=m.offset,
             key=m.key or b"",
-            payload=m.value,
+            # Cut like this, a dead letter fits wherever a record fits: an oversized record copied whole could be
+            # refused by the broker (message.max.bytes) and stop the loop on every restart.
+            payload=m.value[: self.cfg.max_record_bytes],
             error=error,
             attempts=attempts,
             service=self.service,
