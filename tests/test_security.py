@@ -276,3 +276,24 @@ def test_status_takes_the_token_from_the_environment(every_service: dict[str, Se
         [row] = json.loads(result.stdout)
         assert row["service"] == "graph" and "error" not in row
         assert TOKEN not in result.output
+
+
+def test_the_sampler_streams_snapshots_from_a_graph_over_tls(tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    cfg = local_config(tmp_path)
+    cfg.server.grpc_token = SecretStr(TOKEN)
+    graph = build_graph(cfg, InMemoryBus())
+    msgs = [Message(cfg.bus.topics.seed_kps, 0, i, None, annotated(*s).SerializeToString())
+            for i, s in enumerate(HAND_SEEDS)]
+    graph.stage.process(msgs)
+    graph.stage.close()
+    for port in _serve(graph, tls_cert=cert, tls_key=key, grpc_token=SecretStr(TOKEN)):
+        cfg.sampler.graph_target = f"localhost:{port}"
+        cfg.sampler.graph_tls_ca = cert
+        service = build_sampler(cfg, InMemoryBus()).servicers[0][1].service
+        assert service.refresh() is True
+        assert service.sampler.snapshot.n_seeds == len(HAND_SEEDS)
+        # Without the CA the sampler speaks plaintext to a TLS server: it gets nothing, and keeps no snapshot.
+        cfg.sampler.graph_tls_ca = ""
+        plain = build_sampler(cfg, InMemoryBus()).servicers[0][1].service
+        assert plain.refresh() is False

@@ -21,10 +21,9 @@ def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
     s = cfg.sampler
     topics = cfg.bus.topics
     # The graph service asks the same bearer token as every linksyn service (server.grpc_token).
-    token = cfg.server.grpc_token.get_secret_value() if cfg.server.grpc_token is not None else ""
-    auth = [("authorization", f"Bearer {token}")] if token else None
+    token = cfg.server.grpc_token.get_secret_value() if cfg.server.grpc_token is not None else None
     source = (
-        grpc_source(s.graph_target, metadata=auth)
+        grpc_source(s.graph_target, token=token, tls_ca=s.graph_tls_ca or None)
         if s.graph_target
         else store_source(s.snapshot_store or cfg.graph.snapshot_url)
     )

@@ -73,6 +73,9 @@ class SamplerConfig(Section):
     """Seed of the sampler's random generator: same seed, snapshot and calls give the same paths."""
     graph_target: str = ""
     """host:port of the graph service to stream snapshots from (`linksyn serve sampler`); empty: use snapshot_store."""
+    graph_tls_ca: str = ""
+    """CA bundle (PEM file) to verify the graph service's TLS certificate against when it serves TLS
+    (server.tls_cert); empty: plaintext to graph_target."""
     snapshot_store: str = ""
     """Snapshot store URL/directory (the graph service's SnapshotStore) to load from when graph_target is empty,
     e.g. in `linksyn run`."""

@@ -40,18 +40,20 @@ def store_source(url: str) -> SnapshotSource:
     return newer
 
 
-def grpc_source(target: str, metadata: list[tuple[str, str]] | None = None) -> SnapshotSource:
-    """Snapshots streamed from the graph service at host:port (GraphService.Snapshot). While that service cannot be
-    reached (not up yet, restarting) there is no newer snapshot: the sampler keeps its current one."""
+def grpc_source(target: str, token: str | None = None, tls_ca: str | None = None) -> SnapshotSource:
+    """Snapshots streamed from the graph service at host:port (GraphService.Snapshot), with the services' bearer
+    `token` and over TLS verified against `tls_ca` when given. While that service cannot be reached (not up yet,
+    restarting) there is no newer snapshot: the sampler keeps its current one."""
     import grpc
 
+    from linksyn.common.runtime.grpc_server import grpc_channel
     from linksyn.graph.client import fetch_snapshot
 
-    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    channel = grpc_channel(target, token=token, tls_ca=tls_ca, max_receive_bytes=64 * 1024 * 1024)
 
     def newer(current: int) -> GraphSnapshot | None:
         try:
-            snap = fetch_snapshot(channel, 0, metadata=metadata, timeout_s=600)
+            snap = fetch_snapshot(channel, 0, timeout_s=600)
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 return None

@@ -186,17 +186,25 @@ class _CallDetails(grpc.ClientCallDetails):
 
 
 def grpc_channel(
-    target: str, token: str | None = None, tls_ca: str | None = None, tls_server_name: str | None = None
+    target: str,
+    token: str | None = None,
+    tls_ca: str | None = None,
+    tls_server_name: str | None = None,
+    max_receive_bytes: int | None = None,
 ) -> grpc.Channel:
     """A client channel to `target` ("host:port"): TLS verified against the CA bundle `tls_ca` when given
     (`tls_server_name` overrides the name checked against the certificate), plaintext otherwise; `token` is sent
-    as a bearer token on every call."""
+    as a bearer token on every call; `max_receive_bytes` raises gRPC's 4 MiB limit on one reply message."""
+    options: list[tuple[str, Any]] = []
+    if max_receive_bytes:
+        options.append(("grpc.max_receive_message_length", max_receive_bytes))
     if tls_ca:
         creds = grpc.ssl_channel_credentials(root_certificates=Path(tls_ca).read_bytes())
-        options = [("grpc.ssl_target_name_override", tls_server_name)] if tls_server_name else []
+        if tls_server_name:
+            options.append(("grpc.ssl_target_name_override", tls_server_name))
         channel = grpc.secure_channel(target, creds, options=options)
     else:
-        channel = grpc.insecure_channel(target)
+        channel = grpc.insecure_channel(target, options=options)
     if token:
         channel = grpc.intercept_channel(channel, _TokenClientInterceptor(token))
     return channel
