@@ -4,11 +4,14 @@ Nodes are KPs (dense ids in order of first appearance), an undirected edge joins
 weighted by the number of such seeds, and every KP keeps its seeds (the KP-seed bipartite index).
 
 How it stays fast at millions of seeds:
+- seed ids, KP texts and discipline names become dense ids through `StringIndex` (linksyn.graph.interning): a large
+  batch is hashed and looked up in numpy with every match checked bytewise, not string by string in a dict; the
+  texts live in the snapshot's blob + offsets form, so snapshots write and restore them without a per-string pass;
 - the state is flat numpy arrays: (seed row, KP id) pairs in seed order, and the edges as one sorted int64 key array
   (u << 32 | v, u < v) with an int64 weight array beside it;
-- a batch turns into all its within-seed KP pairs with repeat/arange arithmetic over the per-seed CSR, is aggregated
-  with np.unique, and lands in a pending buffer; pending runs are merged into the sorted edge table with
-  searchsorted/insert once they are a sizeable fraction of it (amortised, LSM-style), never edge by edge;
+- a batch turns into all its within-seed KP pairs with repeat/arange arithmetic over the per-seed CSR, whose keys
+  land in a pending buffer; once the buffer is a sizeable fraction of the edge table it is counted with one sort and
+  merged into the table in one pass (amortised, LSM-style), never edge by edge;
 - KP attributes (popularity, difficulty histogram, majority discipline) are derived from the pairs on demand and
   cached until the next ingest, so ingest only appends.
 
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from linksyn.graph.interning import StringIndex, pack_strings
 from linksyn.graph.snapshot import GraphSnapshot, StringTable
 
 if TYPE_CHECKING:
@@ -126,23 +130,6 @@ class _Chunks:
         return self._parts[0]
 
 
-def encode_strings(items: Sequence[str]) -> tuple[bytes, np.ndarray]:
-    """(UTF-8 blob, byte length of each item). Pure-ASCII input (the common case) avoids a per-item encode."""
-    blob = "".join(items).encode("utf-8")
-    lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-    if len(blob) != lengths.sum():  # not pure ASCII: character counts are not byte counts
-        lengths = np.fromiter((len(s.encode("utf-8")) for s in items), dtype=np.int64, count=len(items))
-    return blob, lengths
-
-
-def string_table(items: Sequence[str]) -> StringTable:
-    """StringTable.from_list, faster for large lists."""
-    blob, lengths = encode_strings(items)
-    offsets = np.zeros(len(items) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return StringTable(np.frombuffer(blob, dtype=np.uint8).copy(), offsets)
-
-
 class _StringChunks:
     """An append-only StringTable kept as chunks (blobs + offsets), joined when read."""
 
@@ -151,8 +138,8 @@ class _StringChunks:
         self._lengths = _Chunks(np.int64)
 
     def extend(self, items: Sequence[str]) -> None:
-        blob, lengths = encode_strings(items)
-        self._blobs.append(np.frombuffer(blob, dtype=np.uint8))
+        blob, lengths = pack_strings(items)
+        self._blobs.append(blob)
         self._lengths.append(lengths)
 
     def extend_table(self, t: StringTable) -> None:
@@ -178,10 +165,16 @@ def within_seed_pairs(seed_local: np.ndarray, kp: np.ndarray) -> tuple[np.ndarra
     m = len(kp)
     if m == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, seed_local[1:] != seed_local[:-1]])
-    counts = np.diff(np.r_[starts, m])
-    pos = np.arange(m) - np.repeat(starts, counts)
-    partners = np.repeat(counts, counts) - 1 - pos
+    head = np.empty(m, dtype=bool)
+    head[0] = True
+    np.not_equal(seed_local[1:], seed_local[:-1], out=head[1:])
+    starts = np.flatnonzero(head)
+    ends = np.empty(len(starts), dtype=np.int64)
+    ends[:-1] = starts[1:]
+    ends[-1] = m
+    counts = ends - starts
+    # partners of element p: the elements after it in its seed (its seed's end - p - 1)
+    partners = np.repeat(ends, counts) - np.arange(1, m + 1)
     total = int(partners.sum())
     left = np.repeat(np.arange(m), partners)
     first = np.cumsum(partners) - partners  # where each element's run of partners begins
@@ -200,8 +193,27 @@ def merge_weighted_keys(
     hit[hit] = keys[pos[hit]] == new_keys[hit]
     weights = weights.copy()
     weights[pos[hit]] += new_weights[hit]
-    miss = ~hit
-    return np.insert(keys, pos[miss], new_keys[miss]), np.insert(weights, pos[miss], new_weights[miss])
+    miss = np.flatnonzero(~hit)
+    if not len(miss):
+        return keys.copy(), weights
+    # One pass merge: a missing key goes where searchsorted put it, shifted by the missing keys before it.
+    at = pos[miss] + np.arange(len(miss))
+    old = np.ones(len(keys) + len(miss), dtype=bool)
+    old[at] = False
+    out_k = np.empty(len(old), dtype=keys.dtype)
+    out_w = np.empty(len(old), dtype=weights.dtype)
+    out_k[at], out_w[at] = new_keys[miss], new_weights[miss]
+    out_k[old], out_w[old] = keys, weights
+    return out_k, out_w
+
+
+def stable_order(k: np.ndarray) -> np.ndarray:
+    """np.argsort(k, kind="stable") for 0 <= k < 2**31, by one plain sort of (k << 32 | index) keys, which numpy
+    does much faster than a stable argsort."""
+    if len(k) >= 1 << 32:
+        return np.argsort(k, kind="stable")
+    key = np.sort((k.astype(np.int64) << _SHIFT) | np.arange(len(k), dtype=np.int64))
+    return key & _LOW
 
 
 def unique_sorted(k: np.ndarray) -> np.ndarray:
@@ -214,11 +226,11 @@ def unique_sorted(k: np.ndarray) -> np.ndarray:
     return k[keep]
 
 
-def aggregate_keys(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort keys, sum the weights of equal keys: (unique sorted keys, summed weights)."""
+def aggregate_keys(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sort keys, sum the weights of equal keys (weights None: 1 each): (unique sorted keys, summed weights)."""
     if len(keys) == 0:
-        return keys.astype(np.int64), weights.astype(np.int64)
-    if np.all(weights == 1):  # fresh pairs: counting is all there is, and a plain sort beats an argsort
+        return keys.astype(np.int64), np.zeros(0, np.int64)
+    if weights is None or np.all(weights == 1):  # counting is all there is, and a plain sort beats an argsort
         k = np.sort(keys)
         starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
         return k[starts], np.diff(np.r_[starts, len(k)]).astype(np.int64)
@@ -254,11 +266,15 @@ class IngestReport:
 class KPGraph:
     """The growing KP graph. Not thread-safe: one writer; readers take a snapshot."""
 
-    compact_min: int = 1 << 20
-    """Pending edge keys kept before merging into the sorted table (also merged when reading)."""
-    _kp_id: dict[str, int] = field(default_factory=dict)
-    _disc_id: dict[str, int] = field(default_factory=dict)
-    _seed_row: dict[str, int] = field(default_factory=dict)
+    compact_min: int = 1 << 22
+    """Pending co-occurrences (one int64 key each, 8 bytes) kept before they are counted and merged into the
+    sorted edge table (also merged when reading)."""
+    _kps: StringIndex = field(default_factory=StringIndex)
+    """KP text -> KP id."""
+    _discs: StringIndex = field(default_factory=StringIndex)
+    """Discipline name -> discipline id."""
+    _seeds: StringIndex = field(default_factory=StringIndex)
+    """Seed id -> seed row."""
     _pair_seed: _Chunks = field(default_factory=lambda: _Chunks(np.int32))
     _pair_kp: _Chunks = field(default_factory=lambda: _Chunks(np.int32))
     _seed_nkp: _Chunks = field(default_factory=lambda: _Chunks(np.int64))
@@ -268,7 +284,8 @@ class KPGraph:
     _answer: _StringChunks = field(default_factory=_StringChunks)
     _edge_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     _edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    _pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    _pending: list[np.ndarray] = field(default_factory=list)
+    """Edge keys of co-occurrences not yet counted into the edge table, one per seed sharing the pair."""
     _pending_n: int = 0
     _derived: _Derived | None = None
 
@@ -279,11 +296,11 @@ class KPGraph:
 
     @property
     def n_kps(self) -> int:
-        return len(self._kp_id)
+        return len(self._kps)
 
     @property
     def n_seeds(self) -> int:
-        return len(self._seed_row)
+        return len(self._seeds)
 
     @property
     def n_edges(self) -> int:
@@ -291,19 +308,19 @@ class KPGraph:
 
     @property
     def disciplines(self) -> list[str]:
-        return list(self._disc_id)
+        return self._discs.to_list()
 
     def kp_id(self, text: str) -> int | None:
-        return self._kp_id.get(text)
+        return self._kps.get(text)
 
     def kp_texts(self) -> list[str]:
-        return list(self._kp_id)
+        return self._kps.to_list()
 
     def seed_ids(self) -> list[str]:
-        return list(self._seed_row)
+        return self._seeds.to_list()
 
     def has_seed(self, seed_id: str) -> bool:
-        return seed_id in self._seed_row
+        return seed_id in self._seeds
 
     # ---- ingest ------------------------------------------------------------------------------------------------
 
@@ -316,45 +333,41 @@ class KPGraph:
         n = len(batch)
         if n == 0:
             return report
-        # Seed dedup. Fast path (the usual case: all ids new and distinct) stays in C; otherwise one pass in Python.
-        rows = self._seed_row
-        new_ids = dict.fromkeys(batch.seed_ids)
-        if len(new_ids) == n and rows.keys().isdisjoint(new_ids):
-            keep = np.ones(n, dtype=bool)
-        else:
-            keep = np.zeros(n, dtype=bool)
-            new_ids = {}
-            for i, sid in enumerate(batch.seed_ids):
-                if sid not in rows and sid not in new_ids:
-                    new_ids[sid] = None
-                    keep[i] = True
-        kept = np.flatnonzero(keep)
-        all_kept = len(kept) == n
+        # Every string of the batch is looked up first and added only once the batch is known to be good.
+        seeds = self._seeds.find(batch.seed_ids)
+        kept = seeds.new  # first occurrences of ids new to the graph, ascending: the seeds this batch adds
         report.seeds_added = len(kept)
         report.seeds_skipped = n - len(kept)
         if not len(kept):
             return report
+        all_kept = len(kept) == n
         lengths = np.diff(batch.kp_indptr)
-        elem_keep = np.repeat(keep, lengths)
-        texts = batch.kps if elem_keep.all() else [t for t, k in zip(batch.kps, elem_keep) if k]
-        if "" in texts:
-            bad = next(batch.seed_ids[i] for i in kept if "" in batch.kps[batch.kp_indptr[i] : batch.kp_indptr[i + 1]])
-            raise ValueError(f"seed {bad!r} has an empty KP text; nothing of this batch was ingested")
-        kp_dict = self._kp_id
-        n_kps_before = len(kp_dict)
-        fresh = [t for t in dict.fromkeys(texts) if t not in kp_dict]
-        if n_kps_before + len(fresh) - 1 > _MAX_ID:
-            raise OverflowError(f"{n_kps_before + len(fresh)} KPs exceed the int32 id space of snapshots")
+        if all_kept:
+            kps = self._kps.find(batch.kps)
+        else:
+            keep = np.zeros(n, dtype=bool)
+            keep[kept] = True
+            kps = self._kps.find(batch.kps, np.flatnonzero(np.repeat(keep, lengths)))
+            lengths = lengths[kept]
+        if len(kps.empty):
+            seed = kept[np.searchsorted(np.cumsum(lengths), kps.empty[0], side="right")]
+            raise ValueError(f"seed {batch.seed_ids[seed]!r} has an empty KP text; nothing of this batch was ingested")
+        if self.n_kps + kps.n_new - 1 > _MAX_ID:
+            raise OverflowError(f"{self.n_kps + kps.n_new} KPs exceed the int32 id space of snapshots")
+        named = np.fromiter(map(len, batch.discipline), dtype=np.int64, count=n)[kept] > 0  # "": unknown
+        named = kept[named]
+        discs = self._discs.find(batch.discipline, named)
 
         # Validated: from here on the batch is applied in full. Seed rows are numbered in order of arrival;
-        # new KP texts get the next ids in order of first appearance.
-        base = len(rows)
-        rows.update(zip(new_ids, range(base, base + len(new_ids))))
-        kp_dict.update(zip(fresh, range(n_kps_before, n_kps_before + len(fresh))))
-        report.kps_added = len(fresh)
+        # new KP texts (and disciplines) get the next ids in order of first appearance.
+        base = self.n_seeds
+        self._seeds.add(seeds)
+        self._kps.add(kps)
+        self._discs.add(discs)
+        report.kps_added = kps.n_new
         self._derived = None
-        kp = np.fromiter(map(kp_dict.__getitem__, texts), dtype=np.int64, count=len(texts))
-        local = np.repeat(np.arange(len(kept), dtype=np.int64), lengths[kept])
+        kp = kps.ids
+        local = np.repeat(np.arange(len(kept), dtype=np.int64), lengths)
 
         # Dedup KPs repeated within a seed and sort each seed's KPs: one sort over (seed, KP) keys. The keys are
         # already ordered by seed, so a stable (run-adaptive) sort is cheaper than np.unique's hashing.
@@ -365,35 +378,26 @@ class KPGraph:
         self._seed_nkp.append(np.bincount(local, minlength=len(kept)))
         report.pairs_added = len(kp)
 
-        names = batch.discipline if all_kept else [batch.discipline[i] for i in kept.tolist()]
-        disc_dict = self._disc_id
-        for name in dict.fromkeys(names):
-            if name and name not in disc_dict:
-                disc_dict[name] = len(disc_dict)
-        code = {"": -1, **disc_dict}
-        self._seed_disc.append(np.fromiter(map(code.__getitem__, names), dtype=np.int32, count=len(names)))
+        code = np.full(n, -1, dtype=np.int32)
+        code[named] = discs.ids
+        self._seed_disc.append(code[kept])
         self._seed_diff.append(np.asarray(batch.difficulty, dtype=np.int8)[kept])
-        self._question.extend(batch.question if all_kept else [batch.question[i] for i in kept])
-        self._answer.extend(batch.answer if all_kept else [batch.answer[i] for i in kept])
+        self._question.extend(batch.question if all_kept else [batch.question[i] for i in kept.tolist()])
+        self._answer.extend(batch.answer if all_kept else [batch.answer[i] for i in kept.tolist()])
 
         u, v = within_seed_pairs(local, kp)
         if len(u):
-            keys, counts = aggregate_keys((u << _SHIFT) | v, np.ones(len(u), dtype=np.int64))
-            self._pending.append((keys, counts))
-            self._pending_n += len(keys)
-            if self._pending_n >= max(self.compact_min, len(self._edge_keys) // 4):
+            # Counted in bulk when merged: one large sort costs less than many small ones plus a weighted merge.
+            self._pending.append((u << _SHIFT) | v)
+            self._pending_n += len(u)
+            if self._pending_n >= max(self.compact_min, len(self._edge_keys) // 2):
                 self._compact()
         return report
 
     def _compact(self) -> None:
         if not self._pending:
             return
-        if len(self._pending) == 1:
-            keys, w = self._pending[0]
-        else:
-            keys, w = aggregate_keys(
-                np.concatenate([p[0] for p in self._pending]), np.concatenate([p[1] for p in self._pending])
-            )
+        keys, w = aggregate_keys(self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending))
         self._edge_keys, self._edge_w = merge_weighted_keys(self._edge_keys, self._edge_w, keys, w)
         self._pending = []
         self._pending_n = 0
@@ -420,7 +424,7 @@ class KPGraph:
         hist = np.bincount(pk64 * (N_GRADES + 1) + diff[ps], minlength=n * (N_GRADES + 1))
         hist = hist.reshape(n, N_GRADES + 1)[:, 1:].astype(np.int64)
         # Majority discipline; ties go to the alphabetically first name so the result ignores arrival order.
-        names = list(self._disc_id)
+        names = self.disciplines
         nd = max(1, len(names))
         rank = np.empty(len(names), dtype=np.int64)
         rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(len(names))
@@ -433,8 +437,8 @@ class KPGraph:
         last = np.flatnonzero(np.r_[kp_of[order][1:] != kp_of[order][:-1], True]) if len(order) else order
         discipline = np.full(n, -1, dtype=np.int32)
         discipline[kp_of[order][last]] = d_of[order][last]
-        # KP -> seed rows: pairs are in seed order, so a stable sort by KP keeps each row's seeds ascending.
-        order = np.argsort(pk, kind="stable")
+        # KP -> seed rows: pairs are in seed order, so ordering by (KP, pair index) keeps each row's seeds ascending.
+        order = stable_order(pk)
         kp_seed_indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(popularity, out=kp_seed_indptr[1:])
         self._derived = _Derived(popularity, hist, discipline, kp_seed_indptr, ps[order].astype(np.int32))
@@ -470,28 +474,40 @@ class KPGraph:
         """An immutable copy of the graph as CSR arrays (symmetric adjacency, rows sorted)."""
         n = self.n_kps
         u, v, w = self.edges()
-        rows = np.concatenate([u, v])
-        cols = np.concatenate([v, u])
-        # The first half is already sorted by (u, v); one argsort over row-major keys orders both halves.
-        order = np.argsort((rows << _SHIFT) | cols, kind="stable")
+        # Row r holds its edges (x, r) first (columns x < r, ascending x) and then its edges (r, y) (columns y > r,
+        # ascending y), so each row comes out sorted. Edges are sorted by (u, v): the second kind is in order
+        # already, the first needs the edges ordered by (v, u), which is v then edge index.
+        m = len(u)
+        lo_cnt, up_cnt = np.bincount(v, minlength=n), np.bincount(u, minlength=n)
         indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        np.cumsum(lo_cnt + up_cnt, out=indptr[1:])
+        cols = np.empty(2 * m, dtype=np.int32)
+        wts = np.empty(2 * m, dtype=np.float32)
+        rank = np.arange(m, dtype=np.int64)
+        up_first = np.cumsum(up_cnt) - up_cnt  # first edge of each row among edges sorted by u
+        at = indptr[u] + lo_cnt[u] + rank - up_first[u]
+        cols[at], wts[at] = v, w
+        by_v = stable_order(v)
+        vv = v[by_v]
+        lo_first = np.cumsum(lo_cnt) - lo_cnt
+        at = indptr[vv] + rank - lo_first[vv]
+        cols[at], wts[at] = u[by_v], w[by_v]
         a = self._attrs()
         _, pk = self.pairs()
         return GraphSnapshot(
             version=version,
             offsets={t: dict(p) for t, p in (offsets or {}).items()},
-            disciplines=list(self._disc_id),
-            kp_text=string_table(list(self._kp_id)),
+            disciplines=self.disciplines,
+            kp_text=self._kps.table(),
             kp_discipline=a.discipline.copy(),
             kp_difficulty_hist=a.difficulty_hist.copy(),
             kp_popularity=a.popularity.copy(),
             indptr=indptr,
-            indices=cols[order].astype(np.int32),
-            weights=np.concatenate([w, w])[order].astype(np.float32),
+            indices=cols,
+            weights=wts,
             kp_seed_indptr=a.kp_seed_indptr.copy(),
             kp_seed_indices=a.kp_seed_indices.copy(),
-            seed_ids=string_table(list(self._seed_row)),
+            seed_ids=self._seeds.table(),
             seed_kp_indptr=self._seed_indptr(),
             seed_kp_indices=pk.astype(np.int32, copy=True),
             seed_discipline=self._seed_disc.array().copy(),
@@ -505,14 +521,12 @@ class KPGraph:
     def from_snapshot(cls, snap: GraphSnapshot) -> "KPGraph":
         """The graph a snapshot was taken of; ingesting further seeds continues exactly where it stopped."""
         g = cls()
-        g._kp_id = {t: i for i, t in enumerate(snap.kp_text.to_list())}
-        g._disc_id = {d: i for i, d in enumerate(snap.disciplines)}
-        g._seed_row = {s: i for i, s in enumerate(snap.seed_ids.to_list())}
-        if len(g._kp_id) != snap.n_kps or len(g._seed_row) != snap.n_seeds:
-            raise ValueError(
-                f"snapshot v{snap.version} has repeated KP texts or seed ids: {snap.n_kps} KPs / {len(g._kp_id)} "
-                f"distinct texts, {snap.n_seeds} seeds / {len(g._seed_row)} distinct ids"
-            )
+        for what, name, table in (("KP texts", "_kps", snap.kp_text), ("seed ids", "_seeds", snap.seed_ids),
+                                  ("disciplines", "_discs", StringTable.from_list(snap.disciplines))):
+            try:
+                setattr(g, name, StringIndex.from_table(table))
+            except ValueError as e:
+                raise ValueError(f"snapshot v{snap.version} has repeated {what}: {e}") from None
         nkp = np.diff(snap.seed_kp_indptr)
         g._pair_seed.append(np.repeat(np.arange(snap.n_seeds, dtype=np.int32), nkp))
         g._pair_kp.append(snap.seed_kp_indices)

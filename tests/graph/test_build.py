@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from linksyn.graph.analysis import canonical_form
-from linksyn.graph.build import KPGraph, SeedBatch, aggregate_keys, merge_weighted_keys, within_seed_pairs
+from linksyn.graph.build import (
+    KPGraph,
+    SeedBatch,
+    aggregate_keys,
+    merge_weighted_keys,
+    stable_order,
+    within_seed_pairs,
+)
 from linksyn.graph.snapshot import GraphSnapshot
 
 from tests.graph.graph_fixtures import EXPECTED, HAND_SEEDS, annotated, synthetic_batch
@@ -68,6 +75,12 @@ def test_merge_and_aggregate_keys():
     k2, w2 = merge_weighted_keys(k, w, np.array([0, 3, 6]), np.array([10, 20, 30]))
     assert (k2.tolist(), w2.tolist()) == ([0, 1, 3, 5, 6], [10, 7, 24, 4, 30])
     assert w.tolist() == [7, 4, 4]  # inputs untouched
+
+
+def test_stable_order_is_a_stable_argsort():
+    k = np.random.default_rng(10).integers(0, 50, 5000)
+    assert stable_order(k).tolist() == np.argsort(k, kind="stable").tolist()
+    assert stable_order(np.zeros(0, np.int64)).tolist() == []
 
 
 def split(batch: SeedBatch, cuts: list[int]) -> list[SeedBatch]:
@@ -186,3 +199,67 @@ def test_empty_graph_snapshot():
     snap = KPGraph().to_snapshot(1)
     assert (snap.n_kps, snap.n_edges, snap.n_seeds) == (0, 0, 0)
     assert KPGraph.from_snapshot(snap).to_snapshot(1).differences(snap) == []
+
+
+def test_large_batch_replay_and_new_kps_of_replayed_seeds():
+    # Batches above interning.SMALL take the vectorised lookup: a replay adds nothing, and the KPs of a replayed
+    # seed (here changed) never enter the graph, even when the same batch brings new seeds.
+    batch = synthetic_batch(3000, n_kps=400, seed=5)
+    g = KPGraph()
+    g.ingest(batch)
+    before = g.to_snapshot(1)
+    replay = SeedBatch.from_lists(batch.seed_ids, [["never"]] * len(batch))
+    assert (g.ingest(replay).seeds_added, g.n_kps) == (0, before.n_kps)
+    mixed = SeedBatch.from_lists(
+        batch.seed_ids[:2000] + ["n1", "n2"], [["changed"]] * 2000 + [["kp1", "fresh"], ["fresh"]]
+    )
+    r = g.ingest(mixed)
+    assert (r.seeds_added, r.seeds_skipped, r.kps_added) == (2, 2000, 1)
+    assert g.kp_id("changed") is None and g.kp_texts()[-1] == "fresh"
+    assert g.kps_of_seed(g.n_seeds - 2).tolist() == sorted([g.kp_id("kp1"), g.kp_id("fresh")])
+
+
+def test_unicode_texts_and_forced_hash_collisions_build_the_same_graph(monkeypatch):
+    from linksyn.graph import interning
+
+    monkeypatch.setattr(interning, "SMALL", 100)  # batches from 100 strings on take the vectorised lookup
+    rng = np.random.default_rng(6)
+    texts = ["é", "e\u0301", "日本", "🙂", "a\0b", "x" * 300, "x" * 299 + "y", "kp", "kp ", " kp"]
+    n = 400
+    kps = [[texts[k] for k in rng.integers(0, len(texts), rng.integers(1, 5))] for _ in range(n)]
+    ids = [f"s{i}" if i % 7 else f"séed/{i}\0" for i in range(n)]
+    batch = SeedBatch.from_lists(ids, kps, difficulty=rng.integers(0, 6, n).tolist())
+    parts = split(batch, [5, 200, 210])  # small (dict path) and large (vectorised) batches
+    honest = KPGraph()
+    for p in parts:
+        honest.ingest(p)
+    monkeypatch.setattr(interning, "hash_strings", lambda enc, starts, lengths: np.ones(len(starts), np.uint64))
+    colliding = KPGraph()
+    for p in parts:
+        colliding.ingest(p)
+    assert colliding.to_snapshot(1).differences(honest.to_snapshot(1)) == []
+    assert honest.kp_texts() == list(dict.fromkeys(t for ks in kps for t in ks))
+    assert honest.seed_ids() == ids
+
+
+def test_many_batches_of_mixed_sizes_equal_one_shot():
+    batch = synthetic_batch(6000, n_kps=2000, seed=7)
+    one = KPGraph()
+    one.ingest(batch)
+    cuts = sorted({int(c) for c in np.random.default_rng(8).integers(1, len(batch), 60)} | {3000, 3001})
+    many = KPGraph(compact_min=500)
+    for part in split(batch, cuts):
+        many.ingest(part)
+        many.ingest(part)  # every batch replayed at once: no change
+    assert many.to_snapshot(1).differences(one.to_snapshot(1)) == []
+
+
+def test_empty_kp_in_a_large_batch_names_its_seed():
+    batch = synthetic_batch(2000, seed=9)
+    kps = list(batch.kps)
+    kps[int(batch.kp_indptr[1234])] = ""
+    g = KPGraph()
+    with pytest.raises(ValueError, match="seed 's1234' has an empty KP"):
+        g.ingest(SeedBatch(batch.seed_ids, batch.kp_indptr, kps, batch.discipline, batch.difficulty,
+                           batch.question, batch.answer))
+    assert (g.n_seeds, g.n_kps) == (0, 0)
