@@ -30,6 +30,7 @@ from linksyn.common.bus.tansu import TansuBroker  # noqa: E402
 from linksyn.common.config import KafkaConfig  # noqa: E402
 from linksyn.common.ids import content_id  # noqa: E402
 from linksyn.v1 import records_pb2  # noqa: E402
+from report import Aim, Figure, add_json_option, write_json  # noqa: E402
 
 AIM_KAFKA = 10_000
 AIM_MEMORY = 200_000
@@ -157,6 +158,7 @@ def main() -> None:
     ap.add_argument("--memory-records", type=int, default=300_000, help="records per in-memory run")
     ap.add_argument("--partitions", type=int, default=12)
     ap.add_argument("--repeat", type=int, default=3)
+    add_json_option(ap)
     args = ap.parse_args()
 
     records = seed_records(max(args.records, args.memory_records))
@@ -185,6 +187,20 @@ def main() -> None:
     kafka = runs[-1][1]
     for label, r, _ in runs[:-1]:
         print(f"{label} / kafka produce: {r.rate / kafka.rate:.1f}x wall, {r.cpu_bound_rate / kafka.cpu_bound_rate:.1f}x CPU-bound")
+    if args.json:
+        figures = []
+        for label, r, aim in runs:
+            base = {} if r is kafka else {"baseline_name": "kafka produce", "baseline_value": kafka.rate}
+            figures.append(Figure(f"{label}, end to end", r.rate, "records/s", aim=Aim(">=", aim),
+                                  note=f"best of {args.repeat}; {r.n:,} records; "
+                                       f"produce side {r.n / r.produce_s:,.0f}/s",
+                                  **base))
+            base = {} if r is kafka else {"baseline_name": "kafka produce, CPU-bound",
+                                          "baseline_value": kafka.cpu_bound_rate}
+            figures.append(Figure(f"{label}, CPU-bound", r.cpu_bound_rate, "records/s", aim=Aim(">=", aim),
+                                  note="what two idle cores would sustain, from the CPU time used", **base))
+        write_json(args.json, figures, [f"load average {load:.1f} on {os.cpu_count()} CPUs after the runs; "
+                                        f"{args.partitions} partitions, Seed records of {size:.0f} bytes"])
 
 
 if __name__ == "__main__":

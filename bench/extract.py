@@ -34,7 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LINKSYN_SHARED_DATA", REPO.parent / "shared" / "data"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/keyphrase_v1.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/keyphrase_v1.py, bench/report.py
+
+from report import Figure, add_json_option, write_json  # noqa: E402
 
 
 def _mmlu_and_math():
@@ -195,11 +197,15 @@ def main() -> None:
     ap.add_argument("--llm-batch", type=int, default=8, help="hf batch size")
     ap.add_argument("--openai", default=None, help="an openai:URL#MODEL spec of a running server to measure too")
     ap.add_argument("--no-hf", action="store_true", help="skip the in-process embedded model")
+    add_json_option(ap)
     args = ap.parse_args()
 
     seeds = load_seeds(args.seeds)
     if seeds is None:
         print(f"skipped: real seeds not found under {SHARED} (set LINKSYN_SHARED_DATA)")
+        if args.json:
+            write_json(args.json, [Figure.skip("every figure (agreement and throughput)",
+                                               f"real seeds not found under {SHARED} (set LINKSYN_SHARED_DATA)")])
         return
     import torch
 
@@ -264,6 +270,33 @@ def main() -> None:
     best = by["v2 static (+merge)"]
     print(f"v2 static +merge: {best:.1f} seeds/s here -> 1M seeds in {1e6 / best / 3600:.1f} h (one process, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+    if args.json:
+        skipped = [Figure.skip("llm embedded (hf, in-process): agreement and seeds/s", "--no-hf")] if args.no_hf else []
+        write_json(args.json, extract_figures(rows, majority_baseline(seeds, taxonomy), speed, best) + skipped, [
+            f"agreement: {len(seeds)} held-out real seeds (trust_seed_labels OFF), LLMs on the first "
+            f"{len(llm_seeds)}; throughput: {len(many)} real seeds (contextual modes on the first {len(slow)}), "
+            "labels trusted"])
+
+
+def extract_figures(rows, majority, speed, best) -> list[Figure]:
+    """The agreement rows against the majority-class baseline, the throughput rows against frozen v1."""
+    out = []
+    name, m_disc, m_exact, m_near = majority
+    for r in rows:
+        out.append(Figure(f"agreement run, {r[0]}: seeds/s", r[3], "seeds/s",
+                          note=f"{r[1]} seeds in {r[2]:.1f} s, annotated {r[6]:.0%}; {r[10]}"))
+        for label, value, base in (("discipline agreement", r[7], m_disc), ("difficulty exact", r[8], m_exact),
+                                   ("difficulty within 1", r[9], m_near)):
+            out.append(Figure(f"agreement run, {r[0]}: {label}", value, "share", f"majority class: {name}", base))
+    for r in speed:
+        tag = "+merge" if "+merge" in r[0] else "no merge"
+        v1 = next(x for x in speed if x[0] == f"v1 contextual ({tag})")
+        base = {} if r is v1 else {"baseline_name": v1[0], "baseline_value": v1[3]}
+        out.append(Figure(f"throughput, {r[0]}: seeds/s", r[3], "seeds/s",
+                          note=f"{r[1]} seeds in {r[2]:.1f} s; {r[10]}", **base))
+    out.append(Figure("v2 static (+merge): hours for 1M seeds", 1e6 / best / 3600, "h",
+                      note="one process, from the seeds/s above"))
+    return out
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """Graph ingest benchmark: linksyn's vectorised KPGraph against the plain networkx way (GraphGen's), same run.
 
-    .venv/bin/python bench/graph.py                    # 100K and 1M synthetic seeds, networkx on 100K, real seeds
-    .venv/bin/python bench/graph.py --sizes 100000 --nx-seeds 20000 --no-real     # quick look
+    nice -n 5 .venv/bin/python bench/graph.py          # 100K and 1M synthetic seeds, networkx on both, real seeds
+    .venv/bin/python bench/graph.py --sizes 100000 --no-real --stream-batch 0 --stage-seeds 0     # quick look
 
 Every measurement runs in its own subprocess, so peak memory (VmHWM) is that run's alone; "ingest MB" is the
-peak minus the resident size after the input was generated (what the graph itself costs). Synthetic seeds: KP
+peak minus the resident size after the input was generated (what the graph itself costs). Ratios to networkx
+compare the same input at the same size, by CPU seconds (both are single-threaded; on a shared machine wall time
+mostly measures the neighbours, so every line also shows the 1-minute load average when it ended). Synthetic seeds: KP
 popularity is Zipf(s) over a large vocabulary, 1 + Poisson(3) KPs a seed (mean ~4, at most 8), short unique
 question/answer texts (--text-chars). Batches are `--batch` seeds (bulk) and 64 seeds (what the consumer loop
-hands the stage with the default runtime.batch_size).
+hands the stage with the default runtime.batch_size). The bulk lines start from SeedBatch columns (no protobuf);
+the "graph stage" line runs AnnotatedSeed bytes through GraphStage.process (protobuf decode + validation +
+ingest), and its decode share is measured on its own ("decode").
 
 Real seeds: every seed file under $LINKSYN_SHARED_DATA/seeds (MMLU dev+val, GSM8K train, MATH), annotated
 LLM-free with linksyn.extractor.keyphrase (MiniLM keyphrases, KPs put in canonical form by kp_canon; no embedding
@@ -29,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from report import Aim, Figure, add_json_option, write_json  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -239,6 +244,13 @@ def work_stage(cols, batch: int) -> dict:
             difficulty=int(cols["difficulty"][i])).SerializeToString())
         for i, sid in enumerate(cols["seed_ids"])
     ]
+    from linksyn.graph.stage import decode_annotated_seed
+
+    c = time.process_time()
+    cfg = GraphConfig()
+    for m in msgs:
+        decode_annotated_seed(m.value, cfg)
+    decode_cpu_s = time.process_time() - c
     with tempfile.TemporaryDirectory() as d:
         stage = GraphStage(GraphConfig(snapshot_url=d), TopicsConfig())
         base = rss_mb()
@@ -248,7 +260,8 @@ def work_stage(cols, batch: int) -> dict:
         n_edges = stage.graph.n_edges
         ingest_s, ingest_cpu_s = time.perf_counter() - t, time.process_time() - c
         return dict(seeds=stage.graph.n_seeds, kps=stage.graph.n_kps, edges=n_edges, ingest_s=ingest_s,
-                    ingest_cpu_s=ingest_cpu_s, base_mb=base, ingest_peak_mb=peak_mb(), peak_mb=peak_mb())
+                    ingest_cpu_s=ingest_cpu_s, decode_cpu_s=decode_cpu_s, base_mb=base, ingest_peak_mb=peak_mb(),
+                    peak_mb=peak_mb())
 
 
 def worker(args) -> None:
@@ -272,7 +285,7 @@ def run_worker(kind: str, inp: str, args, n: int = 0, batch: int = 0, copies: in
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[7:])
+            return {**json.loads(line[7:]), "load": os.getloadavg()[0]}
     raise RuntimeError(f"worker {cmd} failed (rc {out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
 
 
@@ -282,10 +295,10 @@ def run_worker(kind: str, inp: str, args, n: int = 0, batch: int = 0, copies: in
 def line(label: str, r: dict) -> str:
     per_s = r["seeds"] / r["ingest_s"]
     snap = (f"  snapshot {r['snapshot_s']:5.2f}s wall {r['snapshot_cpu_s']:5.2f}s cpu" if "snapshot_s" in r
-            else " " * 35)
+            else f"  decode {r['decode_cpu_s']:5.2f}s cpu{' ' * 17}" if "decode_cpu_s" in r else " " * 35)
     return (f"{label:<34} {r['seeds']:>9,} seeds {r['kps']:>9,} KPs {r['edges']:>10,} edges  "
             f"ingest {r['ingest_s']:7.2f}s wall {r['ingest_cpu_s']:7.2f}s cpu ({per_s:>10,.0f} seeds/s){snap}  "
-            f"ingest MB {r['ingest_peak_mb'] - r['base_mb']:7.0f}  peak MB {r['peak_mb']:6.0f}")
+            f"ingest MB {r['ingest_peak_mb'] - r['base_mb']:7.0f}  peak MB {r['peak_mb']:6.0f}  load {r['load']:4.1f}")
 
 
 def main() -> None:
@@ -297,8 +310,9 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=1_000_000, help="KP vocabulary size of the Zipf draw.")
     ap.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of KP popularity.")
     ap.add_argument("--text-chars", type=int, default=120, help="Question+answer characters per synthetic seed.")
-    ap.add_argument("--nx-seeds", type=int, default=100_000, help="Seeds the networkx baseline ingests (a prefix of "
-                    "the smallest size's input, compared per seed).")
+    ap.add_argument("--nx-sizes", default=None, help="Sizes the networkx baseline ingests (default: every --sizes "
+                    "size; ratios are taken at equal sizes, else per seed against the nearest smaller one).")
+    ap.add_argument("--nx-seeds", type=int, default=None, help="Shorthand for --nx-sizes with one size (quick runs).")
     ap.add_argument("--stage-seeds", type=int, default=100_000, help="Seeds run through GraphStage.process (protobuf "
                     "decode + validation + ingest, batches of --stream-batch); 0 skips.")
     ap.add_argument("--real", action=argparse.BooleanOptionalAction, default=True, help="Also the real seeds.")
@@ -309,6 +323,7 @@ def main() -> None:
                     "under new ids (real KP structure at a larger size); 0 or 1 skips.")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "linksyn" / "bench-graph-real-kps.jsonl"))
     ap.add_argument("--timeout", type=float, default=1800)
+    add_json_option(ap)
     ap.add_argument("--worker", choices=["linksyn", "networkx", "stage"], help=argparse.SUPPRESS)
     ap.add_argument("--worker-input", choices=["synthetic", "real"], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
@@ -332,51 +347,99 @@ def main() -> None:
     if args.stage_seeds:
         r = run_worker("stage", "synthetic", args, n=args.stage_seeds, batch=args.stream_batch or 64)
         print(line(f"graph stage process() batch={args.stream_batch or 64}", r))
-    nx_n = min(args.nx_seeds, sizes[0])
-    nx = run_worker("networkx", "synthetic", args, n=nx_n)
-    print(line("networkx synthetic (per-pair add_edge)", nx))
-    ours_same = run_worker("linksyn", "synthetic", args, n=nx_n, batch=args.batch) if nx_n not in results else results[nx_n]
-    # Ratios use CPU time (both sides are single-threaded): on a shared machine wall time mostly measures the
-    # neighbours. Wall-time ratios are printed beside them.
-    nx_per = nx["ingest_cpu_s"] / nx["seeds"]
-    nx_wall = nx["ingest_s"] / nx["seeds"]
+    nx_sizes = ([args.nx_seeds] if args.nx_seeds else [int(x) for x in args.nx_sizes.split(",") if x]
+                if args.nx_sizes is not None else sizes)
+    nxs = {}
+    for n in nx_sizes:
+        nxs[n] = run_worker("networkx", "synthetic", args, n=n)
+        print(line("networkx synthetic (per-pair add_edge)", nxs[n]))
+        if n not in results:
+            results[n] = run_worker("linksyn", "synthetic", args, n=n, batch=args.batch)
+            print(line(f"linksyn synthetic batch={args.batch}", results[n]))
+
     print()
-    print(f"networkx: {nx_per * 1e6:.1f} us/seed cpu ({nx_wall * 1e6:.1f} wall), "
-          f"{(nx['ingest_peak_mb'] - nx['base_mb']) / nx['seeds'] * 1e3:.2f} KB/seed")
-    for n, r in [(nx_n, ours_same)] + [(n, results[n]) for n in sizes if n != nx_n]:
-        per, wall = r["ingest_cpu_s"] / r["seeds"], r["ingest_s"] / r["seeds"]
-        print(f"linksyn at {n:>9,}: {per * 1e6:6.2f} us/seed cpu ({wall * 1e6:.2f} wall) = {nx_per / per:5.1f}x "
-              f"networkx per seed ({nx_wall / wall:.1f}x by wall time); "
-              f"{(r['ingest_peak_mb'] - r['base_mb']) / r['seeds'] * 1e3:.2f} KB/seed")
+    print(f"{'seeds':>10} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'ingest MB':>9} {'nx wall s':>9} {'nx CPU s':>8} "
+          f"{'ratio CPU':>9} {'ratio wall':>10}  (linksyn batch={args.batch}; ratio = networkx / linksyn per seed)")
+    ratios = {}
+    for n in sorted(results):
+        r = results[n]
+        ref = max((m for m in nxs if m <= n), default=None)
+        if ref is None:
+            ref = min(nxs)
+        x = nxs[ref]
+        ratios[n] = (x["ingest_cpu_s"] / x["seeds"]) / (r["ingest_cpu_s"] / r["seeds"])
+        wall = (x["ingest_s"] / x["seeds"]) / (r["ingest_s"] / r["seeds"])
+        note = "" if ref == n else f"  (networkx at {ref:,}, per seed)"
+        print(f"{n:>10,} {r['ingest_s']:7.2f} {r['ingest_cpu_s']:7.2f} {r['peak_mb']:8.0f} "
+              f"{r['ingest_peak_mb'] - r['base_mb']:9.0f} {x['ingest_s']:9.2f} {x['ingest_cpu_s']:8.2f} "
+              f"{ratios[n]:8.1f}x {wall:9.1f}x{note}")
     if len(sizes) >= 2:
         a, b = results[sizes[0]], results[sizes[-1]]
         f = sizes[-1] / sizes[0]
-        print(f"growth {sizes[0]:,} -> {sizes[-1]:,} seeds (x{f:g}): ingest cpu x{b['ingest_cpu_s'] / a['ingest_cpu_s']:.1f} "
-              f"(wall x{b['ingest_s'] / a['ingest_s']:.1f}), snapshot cpu x{b['snapshot_cpu_s'] / a['snapshot_cpu_s']:.1f}, "
-              f"ingest memory x{(b['ingest_peak_mb'] - b['base_mb']) / max(1, a['ingest_peak_mb'] - a['base_mb']):.1f}, "
-              f"edges x{b['edges'] / a['edges']:.1f}, KPs x{b['kps'] / a['kps']:.1f}")
+        def grew(k: str) -> float:
+            return b[k] / a[k]
+
+        def grew_mb(x: dict, y: dict) -> float:
+            return (y["ingest_peak_mb"] - y["base_mb"]) / max(1, x["ingest_peak_mb"] - x["base_mb"])
+
+        print(f"growth {sizes[0]:,} -> {sizes[-1]:,} seeds (x{f:g}): ingest cpu x{grew('ingest_cpu_s'):.1f} "
+              f"(wall x{grew('ingest_s'):.1f}), snapshot cpu x{grew('snapshot_cpu_s'):.1f}, ingest memory "
+              f"x{grew_mb(a, b):.1f}, peak memory x{grew('peak_mb'):.1f}, edges x{grew('edges'):.1f}, "
+              f"KPs x{grew('kps'):.1f}, pairs x{grew('pairs'):.1f}")
+        if sizes[0] in nxs and sizes[-1] in nxs:
+            xa, xb = nxs[sizes[0]], nxs[sizes[-1]]
+            print(f"  networkx over the same growth: cpu x{xb['ingest_cpu_s'] / xa['ingest_cpu_s']:.1f}, "
+                  f"ingest memory x{grew_mb(xa, xb):.1f}")
     big = results[sizes[-1]]
-    ratio = nx_per / (big["ingest_cpu_s"] / big["seeds"])
+    ratio = ratios[sizes[-1]]
+    figures: list[Figure] = []
+    notes = [f"synthetic: Zipf s={args.zipf} over {args.vocab:,} KPs, 1+Poisson(3) KPs a seed; batches of "
+             f"{args.batch:,}; networkx ratios by CPU time at "
+             + ", ".join(f"{n:,}" for n in sorted(nxs)) + " seeds; load average shown per run in the log"]
+    for n in sorted(results):
+        r = results[n]
+        last = n == sizes[-1]
+        figures.append(Figure(f"ingest {n:,} seeds, wall", r["ingest_s"], "s", aim=Aim("<", 10) if last else None,
+                              note=f"{r['ingest_cpu_s']:.2f} s CPU; load {r['load']:.1f}"))
+        figures.append(Figure(f"ingest {n:,} seeds, peak memory", r["peak_mb"], "MB",
+                              aim=Aim("<", 2048) if last else None, note="VmHWM of the run, input included"))
+        x = nxs[max((m for m in nxs if m <= n), default=min(nxs))]
+        figures.append(Figure(f"ingest {n:,} seeds vs networkx, CPU per seed", r["ingest_cpu_s"] / r["seeds"] * 1e6,
+                              "us/seed", "networkx", x["ingest_cpu_s"] / x["seeds"] * 1e6, ratios[n],
+                              Aim(">=", 20, on="ratio") if last else None,
+                              note="ratio = networkx / linksyn (higher is better)"))
     print(f"aims (2 cores): {sizes[-1]:,} seeds in {big['ingest_s']:.1f}s wall / {big['ingest_cpu_s']:.1f}s cpu "
           f"(< 10 s: {'yes' if big['ingest_s'] < 10 else 'NO'}), peak {big['peak_mb']:.0f} MB including the input "
-          f"(< 2048: {'yes' if big['peak_mb'] < 2048 else 'NO'}), {ratio:.0f}x networkx per seed "
+          f"(< 2048: {'yes' if big['peak_mb'] < 2048 else 'NO'}), {ratio:.1f}x networkx "
           f"(>= 20x: {'yes' if ratio >= 20 else 'NO'})")
 
+    if not args.real:
+        figures.append(Figure.skip("real seeds vs networkx", "--no-real"))
     if args.real:
         print()
         cache = annotate_real(args)
+        if cache is None:
+            figures.append(Figure.skip("real seeds vs networkx", f"no annotated real seeds ({real_seeds_dir()})"))
         if cache is not None:
             r = run_worker("linksyn", "real", args, batch=args.batch)
             print(line("linksyn real seeds", r))
             rn = run_worker("networkx", "real", args)
             print(line("networkx real seeds", rn))
             print(f"real seeds: linksyn {rn['ingest_cpu_s'] / r['ingest_cpu_s']:.1f}x networkx (cpu)")
+            figures.append(Figure(f"real seeds ({r['seeds']:,}), ingest CPU", r["ingest_cpu_s"], "s", "networkx",
+                                  rn["ingest_cpu_s"], rn["ingest_cpu_s"] / r["ingest_cpu_s"],
+                                  note="ratio = networkx / linksyn; LLM-free keyphrase annotation"))
             if args.real_copies > 1:
                 r = run_worker("linksyn", "real", args, batch=args.batch, copies=args.real_copies)
                 print(line(f"linksyn real seeds x{args.real_copies}", r))
                 rn = run_worker("networkx", "real", args, copies=args.real_copies)
                 print(line(f"networkx real seeds x{args.real_copies}", rn))
                 print(f"real seeds x{args.real_copies}: linksyn {rn['ingest_cpu_s'] / r['ingest_cpu_s']:.1f}x networkx (cpu)")
+                figures.append(Figure(f"real seeds x{args.real_copies} ({r['seeds']:,}), ingest CPU", r["ingest_cpu_s"],
+                                      "s", "networkx", rn["ingest_cpu_s"], rn["ingest_cpu_s"] / r["ingest_cpu_s"],
+                                      note="ratio = networkx / linksyn; the real seeds repeated under new ids"))
+    if args.json:
+        write_json(args.json, figures, notes)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from linksyn.common.llm import load_llm  # noqa: E402
 from linksyn.common.llm.base import ChatRequest, SamplingParams  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Figure, add_json_option, write_json  # noqa: E402
+
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -108,7 +111,7 @@ def main() -> None:
     ap.add_argument("--no-schema", action="store_true", help="plain text instead of schema-constrained JSON")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch and llama.cpp")
     ap.add_argument("--engines", default="hf1,hf16,llamacpp,server")
-    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    add_json_option(ap)
     args = ap.parse_args()
     schema = not args.no_schema
     reqs = requests(args.n, args.max_tokens, schema)
@@ -117,6 +120,7 @@ def main() -> None:
     print(f"{args.n} requests, max_tokens {args.max_tokens}, schema {'on' if schema else 'off'}, "
           f"threads {args.threads or 'default'}, cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
     rows = []
+    skipped: dict[str, str] = {}
     if "hf1" in engines:
         rows.append(run("hf batch 1", load_llm("hf:embedded", device="cpu", batch_size=1, **opts), reqs, schema))
     if "hf16" in engines:
@@ -126,6 +130,7 @@ def main() -> None:
             rows.append(run("llamacpp", load_llm("llamacpp:embedded", **opts), reqs, schema))
         except ImportError as e:
             print(f"    llamacpp: skipped ({e})")
+            skipped["llamacpp"] = str(e)
     if "server" in engines:
         from linksyn.common.llm.local_server import LocalOpenAIServer
 
@@ -136,13 +141,27 @@ def main() -> None:
                 llm.close()
         except ImportError as e:
             print(f"    server: skipped ({e})")
+            skipped["llama server"] = str(e)
     base = next((r for r in rows if r["engine"] == "hf batch 1"), None)
     if base:
         for r in rows:
             r["tok_per_s_vs_hf_batch1"] = r["completion_tok_per_s"] / base["completion_tok_per_s"]
             print(f"{r['engine']:>12}: x{r['tok_per_s_vs_hf_batch1']:.2f} tokens/s vs hf batch 1")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        figures = [
+            Figure(f"{r['engine']} completion tokens/s", r["completion_tok_per_s"], "tokens/s",
+                   "hf batch 1" if base and r is not base else None,
+                   base["completion_tok_per_s"] if base and r is not base else None,
+                   note=f"{r['req_per_s']:.2f} req/s; {r['completion_tokens']} tokens in {r['seconds']} s; "
+                        f"failed {r['failed']}"
+                        + (f"; schema-valid {r['schema_valid']}/{r['requests']}" if schema else ""))
+            for r in rows
+        ] + [Figure.skip(f"{name} completion tokens/s", why, "tokens/s") for name, why in skipped.items()]
+        names = {"hf1": "hf batch 1", "hf16": "hf batch 16", "llamacpp": "llamacpp", "server": "llama server"}
+        figures += [Figure.skip(f"{name} completion tokens/s", "not in --engines", "tokens/s")
+                    for key, name in names.items() if key not in engines]
+        write_json(args.json, figures, [f"{args.n} requests per engine, max_tokens {args.max_tokens}, schema "
+                                        f"{'on' if schema else 'off'}, threads {args.threads or 'default'}"])
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from linksyn.common.bus import InMemoryBus, Message, OutRecord  # noqa: E402
 from linksyn.common.config import RuntimeConfig, TopicsConfig  # noqa: E402
 from linksyn.common.runtime.loop import ConsumerLoop  # noqa: E402
 from linksyn.common.runtime.stage import Result  # noqa: E402
+from report import Figure, add_json_option, write_json  # noqa: E402
 
 PARTITIONS = 4
 
@@ -82,7 +83,10 @@ def through_loop(n: int, cfg: RuntimeConfig) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=200_000)
-    n = ap.parse_args().records
+    add_json_option(ap)
+    args = ap.parse_args()
+    n = args.records
+    figures = []
     base = baseline(n)
     print(f"records: {n}, partitions: {PARTITIONS}, 200-byte values")
     print(f"baseline (bare poll/produce/commit, one thread): {base:12,.0f} records/s")
@@ -93,6 +97,9 @@ def main() -> None:
     ):
         r = through_loop(n, cfg)
         print(f"{label:60s} {r:12,.0f} records/s  ratio to baseline {r / base:5.2f}")
+        figures.append(Figure(label, r, "records/s", "bare poll/produce/commit, one thread", base))
+    if args.json:
+        write_json(args.json, figures, [f"{n:,} records, {PARTITIONS} partitions, 200-byte values, in-memory bus"])
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +39,9 @@ from linksyn.sampler.value import gini
 
 REPO = Path(__file__).resolve().parents[1]
 FRACTIONS = (0.1, 0.5, 1.0)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Figure, add_json_option, write_json  # noqa: E402
 
 
 def synthetic(n_seeds: int, n_kps: int, n_disc: int = 8, rng_seed: int = 0):
@@ -115,7 +119,7 @@ def rate(s: Sampler, n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def speed(base: Sampler, n_paths: int, batch: int, label: str, n_igraph: int, n_python: int) -> None:
+def speed(base: Sampler, n_paths: int, batch: int, label: str, n_igraph: int, n_python: int) -> list[Figure]:
     """paths/s after a warm-up that takes each sampler past the ramp of its control batches (so batches are full)."""
     import igraph as ig
 
@@ -147,15 +151,24 @@ def speed(base: Sampler, n_paths: int, batch: int, label: str, n_igraph: int, n_
           f"  vectorised weight-only  {rates['weight']:>10,.0f}  (value/weight = {v / rates['weight']:.2f})\n"
           f"  igraph random_walk      {igr:>10,.1f}  per walk, {n_igraph} walks (value is x{v / igr:,.0f})\n"
           f"  plain Python walk       {py:>10,.0f}  per walk, {n_python} walks (value is x{v / py:,.0f})", flush=True)
+    name = f"[{label}] vectorised value-guided paths/s"
+    note = f"batches of {batch:,}, {n_paths:,} paths; walk + seeds + counters"
+    return [
+        Figure(name, v, "paths/s", f"igraph random_walk, per walk, {n_igraph} walks", igr, note=note),
+        Figure(name, v, "paths/s", f"plain Python walk, {n_python} walks", py, note=note),
+        Figure(name, v, "paths/s", "vectorised uniform walker", rates["uniform"], note=note),
+        Figure(name, v, "paths/s", "vectorised weight-only walker", rates["weight"], note=note),
+    ]
 
 
-def quality(base: Sampler, label: str, targets: Targets) -> None:
+def quality(base: Sampler, label: str, targets: Targets) -> list[Figure]:
     snap = base.snapshot
     marks = [max(1, int(f * snap.n_kps)) for f in FRACTIONS]
     print(f"[{label}] {snap.n_kps:,} KPs, {snap.n_seeds:,} seeds; after 0.1x / 0.5x / 1x as many paths as KPs "
           f"({', '.join(f'{m:,}' for m in marks)}):", flush=True)
     print(f"  {'walker':8s} {'paths':>8s} {'KP cov':>7s} {'Gini':>6s} {'seed cov':>8s} {'TV disc':>8s} "
           f"{'TV diff':>8s} {'paths/s':>8s}")
+    last: dict[str, tuple[float, float, float, float, float]] = {}
     for walker in ("value", "uniform", "weight"):
         s = base.fresh(WalkParams(walker=walker), targets)
         t = time.perf_counter()
@@ -166,12 +179,23 @@ def quality(base: Sampler, label: str, targets: Targets) -> None:
             print(f"  {walker:8s} {m:>8,} {np.mean(c.kp_cov > 0):>7.3f} {gini(c.kp_cov):>6.3f} "
                   f"{np.mean(c.seed_use > 0):>8.3f} {d_disc:>8.3f} {d_diff:>8.3f} "
                   f"{c.paths_emitted / (time.perf_counter() - t):>8,.0f}", flush=True)
+        last[walker] = (float(np.mean(c.kp_cov > 0)), float(gini(c.kp_cov)), float(np.mean(c.seed_use > 0)),
+                        d_disc, d_diff)
     st = base.fresh(WalkParams(), targets)
     st.draw(marks[-1])
     disc = st.stats()["discipline"]
     worst = sorted(disc["target"], key=lambda d: -abs(disc["target"][d] - disc["realised"][d]))[:3]
     print("  value-guided, largest discipline gaps (target -> realised): "
           + ", ".join(f"{d} {disc['target'][d]:.3f} -> {disc['realised'][d]:.3f}" for d in worst), flush=True)
+    figures = []
+    metrics = (("KP coverage", "share", "higher"), ("Gini of KP visits", "Gini", "lower"),
+               ("seed coverage", "share", "higher"), ("TV distance, discipline", "TV", "lower"),
+               ("TV distance, difficulty", "TV", "lower"))
+    for i, (what, unit, better) in enumerate(metrics):
+        figures.append(Figure(f"[{label}] value-guided {what} after {marks[-1]:,} paths", last["value"][i], unit,
+                              "uniform walker", last["uniform"][i], note=f"{better} is better; weight-only walker "
+                              f"{last['weight'][i]:.3f}"))
+    return figures
 
 
 def main() -> None:
@@ -182,7 +206,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=65_536, help="batch_size of the speed measurement")
     ap.add_argument("--igraph-walks", type=int, default=30)
     ap.add_argument("--python-walks", type=int, default=2000)
+    add_json_option(ap)
     args = ap.parse_args()
+    figures: list[Figure] = []
+    notes: list[str] = []
     t0 = time.perf_counter()
     t = time.perf_counter()
     snap = synthetic(args.seeds, args.kps)
@@ -191,27 +218,36 @@ def main() -> None:
     t = time.perf_counter()
     base = Sampler(snap)
     print(f"sampler setup (edge->seed index): {time.perf_counter() - t:.1f}s", flush=True)
-    speed(base, args.paths, args.batch, "synthetic", args.igraph_walks, args.python_walks)
+    figures += speed(base, args.paths, args.batch, "synthetic", args.igraph_walks, args.python_walks)
     skew = {f"d{i}": (0.3 if i == 0 else 0.1) for i in range(8)}
-    quality(base, "synthetic, discipline targets d0 0.3, others 0.1; grades uniform", Targets(discipline=skew))
+    figures += quality(base, "synthetic, discipline targets d0 0.3, others 0.1; grades uniform",
+                       Targets(discipline=skew))
+    notes.append(f"synthetic graph: {snap.n_seeds:,} seeds, {snap.n_kps:,} KPs, {snap.n_edges:,} edges")
     del base, snap
 
     data = Path(os.environ.get("LINKSYN_SHARED_DATA", REPO.parent / "shared" / "data"))
     if not (data / "seeds").is_dir():
         print(f"real-seed graph: skipped ({data}/seeds not found; set LINKSYN_SHARED_DATA)")
+        if args.json:
+            figures.append(Figure.skip("[real] every figure", f"{data}/seeds not found (set LINKSYN_SHARED_DATA)"))
+            write_json(args.json, figures, notes)
         return
     t = time.perf_counter()
     real = real_seeds(data)
     print(f"real-seed graph: {real.n_seeds:,} seeds, {real.n_kps:,} KPs, {real.n_edges:,} edges, "
           f"{len(real.disciplines)} taxonomy disciplines (built in {time.perf_counter() - t:.1f}s)", flush=True)
     base = Sampler(real)
-    speed(base, min(args.paths, 100_000), min(args.batch, 16_384), "real", args.igraph_walks * 10,
-          args.python_walks)
-    quality(base, "real, natural targets (each class's share of seed attachments)", Targets(default="natural"))
+    figures += speed(base, min(args.paths, 100_000), min(args.batch, 16_384), "real", args.igraph_walks * 10,
+                     args.python_walks)
+    figures += quality(base, "real, natural targets (each class's share of seed attachments)",
+                       Targets(default="natural"))
+    notes.append(f"real-seed graph: {real.n_seeds:,} seeds, {real.n_kps:,} KPs, {real.n_edges:,} edges")
     # Uniform over 17 disciplines sends 16/17 of the paths to the 28% of KPs outside mathematics: the mix is met,
     # and coverage is capped by it (mathematics, 72% of the KPs, gets 1/17 of the starts).
-    quality(base, "real, uniform discipline and grade targets (the config default)", Targets())
+    figures += quality(base, "real, uniform discipline and grade targets (the config default)", Targets())
     print(f"total {time.perf_counter() - t0:.0f}s")
+    if args.json:
+        write_json(args.json, figures, notes)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ from linksyn.trainer.config import DataConfig, TrainConfig, TrainerConfig  # noq
 from linksyn.trainer.data import PackedStream, read_shard, render_record, shard_files  # noqa: E402
 from linksyn.trainer.train import TrainingRun, auto_device, hf_tokenize, load_trainable, lr_lambda  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Aim, Figure, add_json_option, write_json  # noqa: E402
+
 SHARED = Path(os.environ.get("LINKSYN_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
@@ -94,6 +97,7 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--micro-batch", type=int, default=4)
     ap.add_argument("--records", type=int, default=2000)
+    add_json_option(ap)
     args = ap.parse_args()
 
     device = auto_device("auto")
@@ -146,6 +150,13 @@ def main() -> None:
           f"{base:,.0f} (plain torch loop) | {ours / base:.3f} |")
     print(f"| packing efficiency (real tokens / computed) | 1.000 (EOS packing) | "
           f"{pad_eff:.3f} (pad to longest in batch) | {1 / pad_eff:.2f} |")
+    if args.json:
+        write_json(args.json, [
+            Figure(f"training tokens/s ({device.type}, seq {args.seq_len}, micro-batch {mb})", ours, "tokens/s",
+                   "plain torch loop", base, aim=Aim(">=", 0.95, on="ratio"), note=f"{args.steps} timed steps"),
+            Figure("packing efficiency (real tokens / computed)", 1.0, "", "pad to longest in batch", pad_eff,
+                   note="EOS packing computes no padding"),
+        ], [f"data: {source}; model {args.model}"])
 
 
 if __name__ == "__main__":
