@@ -280,6 +280,12 @@ class Cluster:
         topic = self.topics[INPUT_TOPIC[service]]
         return sum(self.bus.group_lag(f"linksyn.{service}", topic).values())
 
+    def committed(self, service: str) -> int:
+        """Records of the service's input topic its group has committed (summed over partitions). The lag is read
+        first: a topic growing in between can only make this an over-estimate, never an under-estimate."""
+        lag = self.lag(service)
+        return self.topic_size(INPUT_TOPIC[service]) - lag
+
     def topic_size(self, key: str) -> int:
         assert self.bus is not None
         topic = self.topics[key]
