@@ -398,7 +398,7 @@ def main() -> None:
              + ", ".join(f"{n:,}" for n in sorted(nxs)) + " seeds; load average shown per run in the log"]
     for n in sorted(results):
         r = results[n]
-        last = n == sizes[-1]
+        last = n == 1_000_000  # the aims are stated for 1M seeds; other sizes are reported without one
         figures.append(Figure(f"ingest {n:,} seeds, wall", r["ingest_s"], "s", aim=Aim("<", 10) if last else None,
                               note=f"{r['ingest_cpu_s']:.2f} s CPU; load {r['load']:.1f}"))
         figures.append(Figure(f"ingest {n:,} seeds, peak memory", r["peak_mb"], "MB",
