@@ -63,24 +63,33 @@ def probe(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="KIND:DIR, e.g. mmlu:../shared/data/eval/mmlu/test or cmmlu:DIR (repeatable)."),
     model: str = typer.Option("embedded", "--model", help="Model spec: 'embedded', hf:PATH (e.g. a run's final/ dir)."),
     max_per_subject: Optional[int] = typer.Option(None, "--max-per-subject", help="Questions per subject (default all)."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Questions per forward pass."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Questions per forward pass (default: trainer.probe.batch_size)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 or bf16 (default: trainer.probe.precision); bf16 is faster on GPUs and CPUs with AVX512-BF16."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full results (subjects, buckets) as JSON."),
     config: Optional[Path] = typer.Option(None, "--config", help="linksyn YAML config file."),
 ) -> None:
     """Score a model on multiple-choice benchmarks by answer log-likelihood; prints accuracy per subject group
-    and overall."""
-    from linksyn.trainer.probes import load_benchmark, parse_benchmark, score, subject_groups, taxonomy_labeler
-    from linksyn.trainer.train import auto_device, load_trainable
+    and overall, how often each letter was predicted, and the mean probability of the right choice."""
+    from linksyn.trainer.probes import (
+        LETTERS, load_benchmark, load_probe_model, parse_benchmark, score, subject_groups, taxonomy_labeler,
+    )
+    from linksyn.trainer.train import auto_device
 
     cfg = _load_cfg(config).trainer
     device = auto_device(cfg.device)
+    precision = precision or cfg.probe.precision
+    batch_size = batch_size or cfg.probe.batch_size
     try:
         benches = [(spec, load_benchmark(spec, max_per_subject)) for spec in benchmark]
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
-    typer.echo(f"loading {model} on {device} ...", err=True)
-    mdl, tok = load_trainable(model, device)
+    typer.echo(f"loading {model} on {device} ({precision}) ...", err=True)
+    try:
+        mdl, tok = load_probe_model(model, precision, device)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
     label_of = taxonomy_labeler()
     report = {}
     for spec, qs in benches:
@@ -94,17 +103,22 @@ def probe(
                 g = groups.setdefault(disc, type(b)())
                 g.n += b.n
                 g.correct += b.correct
+        width = max([len("overall"), *(len(name) for name in groups)])
         for name, b in sorted(groups.items()):
-            typer.echo(f"  {name:<28} {b.accuracy:7.2%}  (n={b.n})")
-        typer.echo(f"  {'overall':<28} {res.accuracy:7.2%}  (n={res.n})")
+            typer.echo(f"  {name:<{width}}  {b.accuracy:7.2%}  (n={b.n})")
+        typer.echo(f"  {'overall':<{width}}  {res.accuracy:7.2%}  (n={res.n})")
+        letters = {LETTERS[i] if i < len(LETTERS) else str(i): k for i, k in sorted(res.predicted.items())}
+        typer.echo("  predicted: " + ", ".join(f"{c} {k / res.n:.0%}" for c, k in letters.items())
+                   + f"; mean probability of the right choice {res.mean_gold_prob:.4f}")
         report[spec] = {
-            "n": res.n, "accuracy": res.accuracy,
+            "n": res.n, "accuracy": res.accuracy, "seconds": round(res.seconds, 1), "max_per_subject": max_per_subject,
+            "predicted": letters, "mean_gold_prob": res.mean_gold_prob,
             "groups": {k: {"n": b.n, "accuracy": b.accuracy} for k, b in groups.items()},
             "subjects": {k: {"n": b.n, "accuracy": b.accuracy} for k, b in res.by_subject.items()},
             "buckets": [{"discipline": d, "difficulty": k, "n": b.n, "accuracy": b.accuracy}
                         for (d, k), b in sorted(res.by_bucket.items())],
         }
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"model": model, "results": report}, indent=2))
+        if json_out:  # after each benchmark, so a long probe that is stopped keeps what finished
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps({"model": model, "precision": precision, "results": report}, indent=2))
     sys.stdout.flush()

@@ -72,6 +72,10 @@ class ProbeConfig(Section):
     """Deficit = target (or the reference run's accuracy, when given) minus accuracy, per bucket."""
     max_context_tokens: int = Field(default=1024, ge=16)
     """Longer questions are truncated from the left."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """Weights and activations of the probed model. 'bf16' is faster on GPUs and on CPUs with AVX512-BF16
+    (bench/probe.py: 1.3x fp32 on 2 shared cores); near-ties between letters can flip, so compare checkpoints
+    probed at the same precision."""
 
 
 class JobConfig(Section):

@@ -2,7 +2,8 @@
 
 For each question the model scores every choice's continuation (" A", " B", ...) after the prompt; the prediction
 is the choice with the highest total log-probability. When every continuation is one token (the usual case) one
-forward pass per question suffices (the last position's log-softmax); otherwise each choice gets its own sequence.
+forward pass of the prompt scores all choices (the last position's log-softmax): prompts are batched sorted by
+length, left-padded, and only the last position's logits are computed. Otherwise each choice gets its own sequence.
 
 Accuracy is bucketed by discipline x difficulty (the extractor's taxonomy maps each benchmark subject) and per
 subject group (the benchmark's own categories.py when it ships one: MMLU's STEM / humanities / social sciences /
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import inspect
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -56,11 +58,22 @@ class ProbeResult:
     by_subject: dict[str, BucketScore] = field(default_factory=dict)
     by_group: dict[str, BucketScore] = field(default_factory=dict)
     by_bucket: dict[tuple[str, int], BucketScore] = field(default_factory=dict)
+    predicted: dict[int, int] = field(default_factory=dict)
+    """How often each choice index was predicted: a small model that always picks one letter scores the share of
+    that letter among the answers, which accuracy alone does not show."""
+    gold_prob_sum: float = 0.0
+    """Sum over questions of the probability of the right choice, renormalised over the choices."""
     seconds: float = 0.0
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.n if self.n else 0.0
+
+    @property
+    def mean_gold_prob(self) -> float:
+        """A smoother figure than accuracy: it moves when the model grows surer of the right answer even where
+        the argmax does not change yet (0.25 = no preference among four choices)."""
+        return self.gold_prob_sum / self.n if self.n else 0.0
 
 
 # -- benchmark readers ----------------------------------------------------------------------------------------------
@@ -173,8 +186,20 @@ def continuations(q: MCQuestion) -> list[str]:
     return [(LETTERS[i] if q.lang == "zh" else f" {LETTERS[i]}") for i in range(len(q.choices))]
 
 
+# -- the probed model -----------------------------------------------------------------------------------------------
+def load_probe_model(spec: str, precision: str = "fp32", device: torch.device | str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) to score with: the model spec loaded as for training, cast to the probe precision."""
+    from linksyn.trainer.train import load_trainable
+
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    if precision not in dtypes:
+        raise ValueError(f"probe precision {precision!r}: expected one of {sorted(dtypes)}")
+    model, tok = load_trainable(spec, device)
+    return model.to(dtypes[precision]).eval(), tok
+
+
 # -- scoring --------------------------------------------------------------------------------------------------------
-@torch.no_grad()
+@torch.inference_mode()
 def choice_logliks(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], batch_size: int = 16,
                    max_context_tokens: int = 1024, device: torch.device | str = "cpu") -> list[np.ndarray]:
     """Total log-probability of each choice's continuation after each question's prompt."""
@@ -189,43 +214,77 @@ def choice_logliks(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], 
         ctx_ids[i], cont_ids[i] = ctx, conts
         (single if all(len(c) == 1 for c in conts) else multi).append(i)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    # One forward per question: log-softmax at the last prompt position, read at each choice's token.
+    # Single-token choices: one forward of the prompt scores them all (log-softmax at the last position). Prompts
+    # are sorted by length so a batch pads little, and padded on the left so every row's last position is the
+    # same column: the model computes logits for that column only (the vocabulary projection of every position
+    # and its log-softmax were most of the cost).
+    single.sort(key=lambda i: len(ctx_ids[i]), reverse=True)
     for start in range(0, len(single), batch_size):
         idx = single[start : start + batch_size]
-        seqs = [ctx_ids[i] for i in idx]
-        logits, lengths = _forward_right_padded(model, seqs, pad, device)
-        logp = torch.log_softmax(logits.float(), dim=-1)
+        logp = torch.log_softmax(_last_logits_left_padded(model, [ctx_ids[i] for i in idx], pad, device).float(), -1)
         for row, i in enumerate(idx):
-            last = logp[row, lengths[row] - 1]
-            out[i] = np.array([float(last[c[0]]) for c in cont_ids[i]])
+            out[i] = logp[row, [c[0] for c in cont_ids[i]]].cpu().numpy().astype(np.float64)
     # General case: one sequence per choice, summing the continuation tokens' log-probabilities.
-    items = [(i, k) for i in multi for k in range(len(cont_ids[i]))]
-    scores: dict[int, list[float]] = defaultdict(list)
+    items = sorted(((i, k) for i in multi for k in range(len(cont_ids[i]))),
+                   key=lambda ik: len(ctx_ids[ik[0]]) + len(cont_ids[ik[0]][ik[1]]), reverse=True)
+    scores: dict[int, dict[int, float]] = defaultdict(dict)
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         seqs = [ctx_ids[i] + cont_ids[i][k] for i, k in chunk]
-        logits, lengths = _forward_right_padded(model, seqs, pad, device)
+        logits = _forward_right_padded(model, seqs, pad, device)
         logp = torch.log_softmax(logits.float(), dim=-1)
         for row, (i, k) in enumerate(chunk):
             cont = cont_ids[i][k]
             n_ctx = len(ctx_ids[i])
-            total = sum(float(logp[row, n_ctx - 1 + j, tok]) for j, tok in enumerate(cont))
-            scores[i].append(total)
+            scores[i][k] = sum(float(logp[row, n_ctx - 1 + j, tok]) for j, tok in enumerate(cont))
     for i in multi:
-        out[i] = np.array(scores[i])
+        out[i] = np.array([scores[i][k] for k in range(len(cont_ids[i]))])
     return out
 
 
-def _forward_right_padded(model: Any, seqs: list[list[int]], pad: int, device: Any) -> tuple[torch.Tensor, list[int]]:
-    lengths = [len(s) for s in seqs]
-    width = max(lengths)
+def _forward_params(model: Any) -> set[str]:
+    try:
+        return set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _last_logits_left_padded(model: Any, seqs: list[list[int]], pad: int, device: Any) -> torch.Tensor:
+    """Logits at the last position of each sequence, [batch, vocab], from one left-padded forward pass.
+
+    The mask hides the padding and positions count from each row's first real token (position_ids; rotary
+    models would not mind the shift, absolute-position ones would), so a row's logits equal those of the row
+    alone. Only the last column goes through the vocabulary projection when the model takes `logits_to_keep`
+    (transformers >= 4.50; `num_logits_to_keep` before)."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+        mask[r, width - len(s) :] = 1
+    params = _forward_params(model)
+    kw: dict[str, Any] = {}
+    if "position_ids" in params:
+        kw["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(device)
+    elif (mask == 0).any():
+        raise ValueError(f"{type(model).__name__}.forward takes no position_ids: left padding would shift positions")
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            kw[name] = 1
+            break
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), **kw).logits
+    return logits[:, -1]
+
+
+def _forward_right_padded(model: Any, seqs: list[list[int]], pad: int, device: Any) -> torch.Tensor:
+    """Logits of every position, [batch, width, vocab]; row r is real up to len(seqs[r])."""
+    width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for r, s in enumerate(seqs):
         ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
         mask[r, : len(s)] = 1
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-    return logits.cpu(), lengths
+    return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
 
 
 def score(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], label_of: Any = None,
@@ -239,7 +298,11 @@ def score(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], label_of:
     bench = questions[0].benchmark if questions else ""
     res = ProbeResult(bench, 0, 0)
     for q, scores in zip(questions, ll):
-        ok = int(int(np.argmax(scores)) == q.answer)
+        pick = int(np.argmax(scores))
+        ok = int(pick == q.answer)
+        res.predicted[pick] = res.predicted.get(pick, 0) + 1
+        probs = np.exp(scores - scores.max())
+        res.gold_prob_sum += float(probs[q.answer] / probs.sum())
         res.n += 1
         res.correct += ok
         group = groups.get(q.subject, "other") if groups else None

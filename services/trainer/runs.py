@@ -36,11 +36,13 @@ class RunInfo:
 def probe_checkpoint(model_spec: str, cfg: TrainerConfig, run_id: str, device: Any = None) -> Any:
     """Probe a model on the configured benchmarks; a ProbeReport (and the per-benchmark results)."""
     from linksyn.trainer import metrics
-    from linksyn.trainer.probes import load_benchmark, probe_report, score, subject_groups, parse_benchmark, taxonomy_labeler
-    from linksyn.trainer.train import auto_device, load_trainable
+    from linksyn.trainer.probes import (
+        load_benchmark, load_probe_model, parse_benchmark, probe_report, score, subject_groups, taxonomy_labeler,
+    )
+    from linksyn.trainer.train import auto_device
 
     device = device or auto_device(cfg.device)
-    model, tok = load_trainable(model_spec, device)
+    model, tok = load_probe_model(model_spec, cfg.probe.precision, device)
     label_of = taxonomy_labeler()
     results = []
     for spec in cfg.probe.benchmarks:

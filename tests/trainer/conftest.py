@@ -41,6 +41,15 @@ def tiny_model(tokenizer):
     return make_tiny_model(tokenizer)
 
 
+@pytest.fixture
+def tiny_spec(tokenizer, tmp_path: Path) -> str:
+    """The tiny model saved as a directory: a model spec `hf:DIR` the trainer and the probes load."""
+    d = tmp_path / "tiny"
+    make_tiny_model(tokenizer).save_pretrained(d)
+    tokenizer.save_pretrained(d)
+    return f"hf:{d}"
+
+
 QA = [
     ("What is the derivative of x^2?", "2x"),
     ("What gas do plants absorb for photosynthesis?", "Carbon dioxide"),

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from linksyn.trainer.probes import (
-    choice_logliks, continuations, load_benchmark, probe_report, prompt_for, read_cmmlu, read_mmlu,
-    score, subject_groups,
+    MCQuestion, choice_logliks, continuations, load_benchmark, load_probe_model, probe_report, prompt_for, read_cmmlu,
+    read_mmlu, score, subject_groups,
 )
+from tests.trainer.conftest import make_tiny_model
 
 
 def write_mmlu(folder: Path) -> Path:
@@ -33,7 +34,7 @@ class HandModel(torch.nn.Module):
         super().__init__()
         self.table = table
 
-    def forward(self, input_ids, attention_mask=None):
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
         b, n = input_ids.shape
         return SimpleNamespace(logits=self.table.expand(b, n, -1).clone())
 
@@ -70,6 +71,10 @@ def test_scores_equal_hand_computation(tokenizer, tmp_path: Path) -> None:
                 groups=subject_groups(tmp_path / "mmlu" / "test"))
     # The model always answers B: right on questions 1 and 3, wrong on 2.
     assert (res.n, res.correct) == (3, 2)
+    assert res.predicted == {1: 3}
+    # p(B) over the four choices = e^2 / (e^2 + e + 2) on every question; B is right on 2 of 3, A on 1.
+    p_a, p_b = math.e / (math.e ** 2 + math.e + 2), math.e ** 2 / (math.e ** 2 + math.e + 2)
+    assert res.mean_gold_prob == pytest.approx((2 * p_b + p_a) / 3)
     assert res.by_subject["college_physics"].accuracy == 0.5
     assert res.by_group["STEM"].accuracy == pytest.approx(2 / 3)
     assert {k: (b.n, b.correct) for k, b in res.by_bucket.items()} == {("physics", 4): (2, 1), ("biology", 3): (1, 1)}
@@ -91,3 +96,56 @@ def test_single_token_fast_path_matches_full_sequence_scoring(tokenizer, tiny_mo
                 logp = torch.log_softmax(tiny_model(torch.tensor([ctx + c])).logits[0].float(), -1)
             want.append(sum(float(logp[len(ctx) - 1 + j, t]) for j, t in enumerate(c)))
         assert got == pytest.approx(np.array(want), abs=1e-4)
+
+
+def mixed_length_questions(n: int = 7) -> list[MCQuestion]:
+    """Questions whose prompts differ in length by tens of tokens, so a batch of them needs padding."""
+    words = "the energy of a photon depends on its frequency and on nothing else in this setting".split()
+    return [MCQuestion("mmlu", "college_physics", " ".join(words[: 2 + 3 * k] * (1 + k)), ("a", "b", "c", "d"), k % 4)
+            for k in range(n)]
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_batched_left_padded_fast_path_equals_one_question_at_a_time(tokenizer, attn: str) -> None:
+    model = make_tiny_model(tokenizer, seed=1)
+    model.config._attn_implementation = attn
+    qs = mixed_length_questions()
+    lengths = {len(tokenizer(prompt_for(q), add_special_tokens=False)["input_ids"]) for q in qs}
+    assert len(lengths) == len(qs) and max(lengths) - min(lengths) > 20
+    vocab_rows = []
+    hook = model.lm_head.register_forward_hook(lambda mod, inp, out: vocab_rows.append(tuple(out.shape[:2])))
+    batched = choice_logliks(model, tokenizer, qs, batch_size=4)
+    hook.remove()
+    # Only the last position of each row went through the vocabulary projection: batches of 4 and 3 questions.
+    assert vocab_rows == [(4, 1), (3, 1)]
+    one_by_one = choice_logliks(model, tokenizer, qs, batch_size=1)
+    for got, want in zip(batched, one_by_one):
+        assert got == pytest.approx(want, abs=1e-4)
+    # And both equal the plain unpadded forward of each prompt.
+    for q, got in zip(qs, batched):
+        ctx = tokenizer(prompt_for(q), add_special_tokens=False)["input_ids"]
+        conts = [tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in continuations(q)]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([ctx])).logits[0, -1].float(), -1)
+        assert got == pytest.approx(logp[conts].numpy(), abs=1e-4)
+
+
+def test_left_padding_needs_position_ids(tokenizer) -> None:
+    class NoPositions(torch.nn.Module):
+        def forward(self, input_ids, attention_mask=None):
+            return SimpleNamespace(logits=torch.zeros(*input_ids.shape, len(tokenizer)))
+
+    with pytest.raises(ValueError, match="position_ids"):
+        choice_logliks(NoPositions(), tokenizer, mixed_length_questions(2), batch_size=2)
+
+
+def test_bf16_probe_model_scores_close_to_fp32(tiny_spec: str) -> None:
+    qs = mixed_length_questions(4)
+    full, tok = load_probe_model(tiny_spec, "fp32")
+    half, _ = load_probe_model(tiny_spec, "bf16")
+    assert next(half.parameters()).dtype == torch.bfloat16
+    for a, b in zip(choice_logliks(full, tok, qs, batch_size=4), choice_logliks(half, tok, qs, batch_size=4)):
+        assert b.dtype == np.float64 and np.isfinite(b).all()
+        assert b == pytest.approx(a, abs=0.1)  # bf16 keeps ~3 significant digits of ~-10.8
+    with pytest.raises(ValueError, match="fp16"):
+        load_probe_model(tiny_spec, "fp16")

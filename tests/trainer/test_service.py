@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.trainer.conftest import make_tiny_model, write_dataset
+from tests.trainer.conftest import write_dataset
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.config import ServerConfig
 from linksyn.common.runtime.grpc_server import build_grpc_server
@@ -19,14 +19,6 @@ from linksyn.config import LinksynConfig
 from linksyn.trainer.app import build
 from linksyn.v1 import records_pb2, trainer_pb2, trainer_pb2_grpc
 from tests.trainer.test_probes import write_mmlu
-
-
-@pytest.fixture
-def tiny_spec(tokenizer, tmp_path: Path) -> str:
-    d = tmp_path / "tiny"
-    make_tiny_model(tokenizer).save_pretrained(d)
-    tokenizer.save_pretrained(d)
-    return f"hf:{d}"
 
 
 def service_cfg(tmp_path: Path, tiny_spec: str) -> LinksynConfig:
