@@ -14,7 +14,7 @@ from google.protobuf.message import DecodeError
 
 from linksyn.common.bus.base import Message, OutRecord
 from linksyn.common.ids import content_id
-from linksyn.common.runtime.stage import Result
+from linksyn.common.runtime.stage import Result, decode_batch
 from linksyn.extractor import metrics
 from linksyn.extractor.extractor import Extractor
 from linksyn.v1.records_pb2 import Seed
@@ -46,15 +46,10 @@ class ExtractorStage:
         self.output_topic = output_topic
 
     def process(self, batch: Sequence[Message]) -> list[Result]:
-        results: list[Result | None] = [None] * len(batch)
-        seeds: list[Seed] = []
-        where: list[int] = []
-        for i, m in enumerate(batch):
-            try:
-                seeds.append(decode_seed(m.value))
-                where.append(i)
-            except ValueError as e:
-                results[i] = Result.failed(str(e), permanent=True)
+        decoded = decode_batch(batch, decode_seed)
+        results: list[Result | None] = [decoded.failed.get(i) for i in range(len(batch))]
+        seeds: list[Seed] = decoded.records
+        where = decoded.slots
         start = time.perf_counter()
         outcomes = self.extractor.extract(seeds)
         metrics.LATENCY.labels(self.name).observe(time.perf_counter() - start)

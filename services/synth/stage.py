@@ -14,7 +14,7 @@ from typing import Sequence
 from google.protobuf.message import DecodeError
 
 from linksyn.common.bus.base import Message, OutRecord
-from linksyn.common.runtime.stage import Result
+from linksyn.common.runtime.stage import Result, decode_batch
 from linksyn.synth import metrics
 from linksyn.synth.synthesis import PathOutcome, Synthesizer
 from linksyn.v1 import records_pb2
@@ -49,15 +49,10 @@ class SynthStage:
         self._seconds = metrics.SYNTH_BATCH_SECONDS.labels(service=name)
 
     def process(self, batch: Sequence[Message]) -> list[Result]:
-        results: list[Result | None] = [None] * len(batch)
-        paths: list[records_pb2.WalkPath] = []
-        slots: list[int] = []
-        for i, msg in enumerate(batch):
-            try:
-                paths.append(decode_path(msg.value))
-                slots.append(i)
-            except ValueError as e:
-                results[i] = Result.failed(str(e), permanent=True)
+        decoded = decode_batch(batch, decode_path)
+        results: list[Result | None] = [decoded.failed.get(i) for i in range(len(batch))]
+        paths: list[records_pb2.WalkPath] = decoded.records
+        slots = decoded.slots
         t0 = time.perf_counter()
         outcomes = self.synthesizer.synthesize(paths)
         self._seconds.observe(time.perf_counter() - t0)

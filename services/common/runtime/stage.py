@@ -7,7 +7,7 @@ dead letters, in-order commits, metrics and shutdown. A Stage only decodes, call
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence, TypeVar
 
 from linksyn.common.bus.base import Message, OutRecord, TopicPartition
 
@@ -36,6 +36,33 @@ class Result:
     @classmethod
     def failed(cls, error: str, permanent: bool = False) -> "Result":
         return cls(error=error, permanent=permanent)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class DecodedBatch:
+    """A batch decoded record by record: `records[k]` came from `batch[slots[k]]`; `failed` maps the index of every
+    record that did not decode to its permanent failure (malformed input is dead-lettered, never retried)."""
+
+    records: list
+    slots: list[int]
+    failed: dict[int, Result]
+
+
+def decode_batch(batch: Sequence[Message], decode: Callable[[bytes], T]) -> DecodedBatch:
+    """Decode each message's value with `decode`; a ValueError marks that record alone as permanently failed."""
+    records: list[T] = []
+    slots: list[int] = []
+    failed: dict[int, Result] = {}
+    for i, msg in enumerate(batch):
+        try:
+            records.append(decode(msg.value))
+            slots.append(i)
+        except ValueError as e:
+            failed[i] = Result.failed(str(e), permanent=True)
+    return DecodedBatch(records, slots, failed)
 
 
 class Stage(Protocol):

@@ -18,7 +18,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from linksyn.common.bus.base import Message, TopicPartition
-from linksyn.common.runtime.stage import Result
+from linksyn.common.runtime.stage import Result, decode_batch
 from linksyn.synth import metrics
 from linksyn.synth.config import SinkConfig
 from linksyn.synth.sink.card import DatasetTotals, render_card
@@ -125,16 +125,12 @@ class SinkStage:
     # -- the stage --------------------------------------------------------------------------------------------
 
     def process(self, batch: Sequence[Message]) -> list[Result]:
-        results: list[Result] = [Result.ok() for _ in batch]
-        qas: list[records_pb2.SynthQA] = []
-        slots: list[int] = []
-        for i, msg in enumerate(batch):
-            try:
-                qas.append(decode_synth_qa(msg.value))
-                slots.append(i)
-            except ValueError as e:
-                results[i] = Result.failed(str(e), permanent=True)
-                metrics.SINK_DROPPED.labels(service=self.name, reason="malformed").inc()
+        decoded = decode_batch(batch, decode_synth_qa)
+        results: list[Result] = [decoded.failed.get(i) or Result.ok() for i in range(len(batch))]
+        qas: list[records_pb2.SynthQA] = decoded.records
+        slots = decoded.slots
+        if decoded.failed:
+            metrics.SINK_DROPPED.labels(service=self.name, reason="malformed").inc(len(decoded.failed))
         with self._lock:
             res = self.screen.screen(qas)
             self._count(res.outcomes)
