@@ -21,7 +21,8 @@ COPY --from=build /opt/linksyn /opt/linksyn
 ENV PATH=/opt/linksyn/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HOME=/tmp/hf \
-    HF_HUB_OFFLINE=1
+    HF_HUB_OFFLINE=1 \
+    NUMBA_CACHE_DIR=/tmp/numba
 USER 10001:10001
 EXPOSE 50051 9100
 ENTRYPOINT ["linksyn"]

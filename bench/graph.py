@@ -5,8 +5,12 @@
 
 Every measurement runs in its own subprocess, so peak memory (VmHWM) is that run's alone; "ingest MB" is the
 peak minus the resident size after the input was generated (what the graph itself costs). Ratios to networkx
-compare the same input at the same size, by CPU seconds (both are single-threaded; on a shared machine wall time
-mostly measures the neighbours, so every line also shows the 1-minute load average when it ended). Synthetic seeds: KP
+compare the same input at the same size, by CPU seconds, system time included (both are single-threaded; on a
+shared machine wall time mostly measures the neighbours, so every line also shows the 1-minute load average when
+it ended, and the system share of the CPU time: mostly first-touch page faults, whose cost on a VM varies with the
+host). linksyn's ingest runs numba kernels: each linksyn worker compiles them, or loads them from numba's disk
+cache, before its clock starts and shows that as "jit warm-up"; the first-ever compile (an empty cache) is
+measured on its own at the start. Neither is in an ingest figure. Synthetic seeds: KP
 popularity is Zipf(s) over a large vocabulary, 1 + Poisson(3) KPs a seed (mean ~4, at most 8), short unique
 question/answer texts (--text-chars). Batches are `--batch` seeds (bulk) and 64 seeds (what the consumer loop
 hands the stage with the default runtime.batch_size). The bulk lines start from SeedBatch columns (no protobuf);
@@ -26,6 +30,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 from report import Aim, Figure, add_json_option, write_json  # noqa: E402
+
+
+def sys_s() -> float:
+    """System CPU seconds of this process so far (page faults, mostly): part of the CPU time, shown apart since on
+    a VM first-touch faults cost a varying, host-dependent amount."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
 def rss_mb() -> float:
@@ -169,22 +180,26 @@ def batches(cols, size: int):
 
 
 def work_linksyn(cols, batch: int) -> dict:
-    from linksyn.graph.build import KPGraph
+    from linksyn.graph.build import KPGraph, warm_up
 
     bs = batches(cols, batch)
+    c = time.process_time()
+    jit_s = warm_up()  # compiles the numba kernels, or loads them from the disk cache: once per process
+    jit_cpu_s = time.process_time() - c
     base = rss_mb()
     g = KPGraph()
-    t, c = time.perf_counter(), time.process_time()
+    t, c, sys0 = time.perf_counter(), time.process_time(), sys_s()
     for b in bs:
         g.ingest(b)
     n_edges = g.n_edges  # merges what is pending: part of the ingest
-    ingest_s, ingest_cpu_s = time.perf_counter() - t, time.process_time() - c
+    ingest_s, ingest_cpu_s, ingest_sys_s = time.perf_counter() - t, time.process_time() - c, sys_s() - sys0
     ingest_peak = peak_mb()
     t, c = time.perf_counter(), time.process_time()
     snap = g.to_snapshot(1)
     snapshot_s, snapshot_cpu_s = time.perf_counter() - t, time.process_time() - c
     return dict(seeds=g.n_seeds, kps=g.n_kps, edges=n_edges, ingest_s=ingest_s, ingest_cpu_s=ingest_cpu_s,
-                snapshot_s=snapshot_s, snapshot_cpu_s=snapshot_cpu_s,
+                snapshot_s=snapshot_s, snapshot_cpu_s=snapshot_cpu_s, jit_s=jit_s, jit_cpu_s=jit_cpu_s,
+                ingest_sys_s=ingest_sys_s,
                 base_mb=base, ingest_peak_mb=ingest_peak, peak_mb=peak_mb(), pairs=int(snap.seed_kp_indptr[-1]))
 
 
@@ -195,7 +210,7 @@ def work_networkx(cols) -> dict:
     import networkx as nx
 
     base = rss_mb()
-    t, c = time.perf_counter(), time.process_time()
+    t, c, sys0 = time.perf_counter(), time.process_time(), sys_s()
     G = nx.Graph()
     seen: set[str] = set()
     ids, ip, kps = cols["seed_ids"], cols["kp_indptr"].tolist(), cols["kps"]
@@ -220,18 +235,17 @@ def work_networkx(cols) -> dict:
                 G[a][b]["weight"] += 1
             else:
                 G.add_edge(a, b, weight=1)
-    ingest_s, ingest_cpu_s = time.perf_counter() - t, time.process_time() - c
+    ingest_s, ingest_cpu_s, ingest_sys_s = time.perf_counter() - t, time.process_time() - c, sys_s() - sys0
     return dict(seeds=len(seen), kps=G.number_of_nodes(), edges=G.number_of_edges(), ingest_s=ingest_s,
-                ingest_cpu_s=ingest_cpu_s,
+                ingest_cpu_s=ingest_cpu_s, ingest_sys_s=ingest_sys_s,
                 base_mb=base, ingest_peak_mb=peak_mb(), peak_mb=peak_mb())
 
 
 def work_stage(cols, batch: int) -> dict:
     """The graph stage's process(): AnnotatedSeed bytes -> decode, validate, ingest (what the service does)."""
-    import tempfile
-
     from linksyn.common.bus.base import Message
     from linksyn.common.config import TopicsConfig
+    from linksyn.graph.build import warm_up
     from linksyn.graph.config import GraphConfig
     from linksyn.graph.stage import GraphStage
     from linksyn.v1 import records_pb2
@@ -251,6 +265,7 @@ def work_stage(cols, batch: int) -> dict:
     for m in msgs:
         decode_annotated_seed(m.value, cfg)
     decode_cpu_s = time.process_time() - c
+    jit_s = warm_up()
     with tempfile.TemporaryDirectory() as d:
         stage = GraphStage(GraphConfig(snapshot_url=d), TopicsConfig())
         base = rss_mb()
@@ -260,11 +275,26 @@ def work_stage(cols, batch: int) -> dict:
         n_edges = stage.graph.n_edges
         ingest_s, ingest_cpu_s = time.perf_counter() - t, time.process_time() - c
         return dict(seeds=stage.graph.n_seeds, kps=stage.graph.n_kps, edges=n_edges, ingest_s=ingest_s,
-                    ingest_cpu_s=ingest_cpu_s, decode_cpu_s=decode_cpu_s, base_mb=base, ingest_peak_mb=peak_mb(),
+                    ingest_cpu_s=ingest_cpu_s, decode_cpu_s=decode_cpu_s, jit_s=jit_s, base_mb=base,
+                    ingest_peak_mb=peak_mb(),
                     peak_mb=peak_mb())
 
 
+def work_jit() -> dict:
+    """Compile (or load from numba's cache) the graph's kernels: what a fresh process pays once before its first
+    ingest. The parent points NUMBA_CACHE_DIR at an empty folder to see the first-ever compile."""
+    t, c = time.perf_counter(), time.process_time()
+    from linksyn.graph.build import warm_up
+
+    import_s = time.perf_counter() - t
+    warm_s = warm_up()
+    return dict(import_s=import_s, warm_up_s=warm_s, cpu_s=time.process_time() - c)
+
+
 def worker(args) -> None:
+    if args.worker == "jit":
+        print("RESULT " + json.dumps(work_jit()))
+        return
     if args.worker_input == "synthetic":
         cols = synthetic(args.n, args.vocab, args.zipf, args.text_chars)
     else:
@@ -278,11 +308,13 @@ def worker(args) -> None:
     print("RESULT " + json.dumps(res))
 
 
-def run_worker(kind: str, inp: str, args, n: int = 0, batch: int = 0, copies: int = 1) -> dict:
+def run_worker(kind: str, inp: str, args, n: int = 0, batch: int = 0, copies: int = 1,
+               env: dict[str, str] | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--worker-input", inp, "--n", str(n), "--batch", str(batch),
            "--copies", str(copies), "--vocab", str(args.vocab), "--zipf", str(args.zipf),
            "--text-chars", str(args.text_chars), "--cache", args.cache]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                         env={**os.environ, **(env or {})})
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             return {**json.loads(line[7:]), "load": os.getloadavg()[0]}
@@ -296,9 +328,12 @@ def line(label: str, r: dict) -> str:
     per_s = r["seeds"] / r["ingest_s"]
     snap = (f"  snapshot {r['snapshot_s']:5.2f}s wall {r['snapshot_cpu_s']:5.2f}s cpu" if "snapshot_s" in r
             else f"  decode {r['decode_cpu_s']:5.2f}s cpu{' ' * 17}" if "decode_cpu_s" in r else " " * 35)
+    sys_part = f" ({r['ingest_sys_s']:5.2f} sys)" if "ingest_sys_s" in r else ""
+    jit = f"  jit warm-up {r['jit_s']:4.2f}s" if "jit_s" in r else ""
     return (f"{label:<34} {r['seeds']:>9,} seeds {r['kps']:>9,} KPs {r['edges']:>10,} edges  "
-            f"ingest {r['ingest_s']:7.2f}s wall {r['ingest_cpu_s']:7.2f}s cpu ({per_s:>10,.0f} seeds/s){snap}  "
-            f"ingest MB {r['ingest_peak_mb'] - r['base_mb']:7.0f}  peak MB {r['peak_mb']:6.0f}  load {r['load']:4.1f}")
+            f"ingest {r['ingest_s']:7.2f}s wall {r['ingest_cpu_s']:7.2f}s cpu{sys_part} ({per_s:>10,.0f} seeds/s)"
+            f"{snap}  ingest MB {r['ingest_peak_mb'] - r['base_mb']:7.0f}  peak MB {r['peak_mb']:6.0f}  "
+            f"load {r['load']:4.1f}{jit}")
 
 
 def main() -> None:
@@ -324,7 +359,7 @@ def main() -> None:
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "linksyn" / "bench-graph-real-kps.jsonl"))
     ap.add_argument("--timeout", type=float, default=1800)
     add_json_option(ap)
-    ap.add_argument("--worker", choices=["linksyn", "networkx", "stage"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["linksyn", "networkx", "stage", "jit"], help=argparse.SUPPRESS)
     ap.add_argument("--worker-input", choices=["synthetic", "real"], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
@@ -336,6 +371,15 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"graph ingest bench: {os.cpu_count()} CPUs visible, affinity {len(os.sched_getaffinity(0))}; "
           f"Zipf s={args.zipf} over {args.vocab:,} KPs, 1+Poisson(3) KPs/seed (max 8), {args.text_chars} text chars")
+    # The numba kernels: compiled once ever (then cached on disk), loaded once per process. Neither is in an
+    # ingest figure; both are shown here, and every linksyn line shows its own process's warm-up.
+    with tempfile.TemporaryDirectory() as empty:
+        cold = run_worker("jit", "synthetic", args, env={"NUMBA_CACHE_DIR": empty})
+    warm = run_worker("jit", "synthetic", args)
+    warm = run_worker("jit", "synthetic", args)  # the first may have had to fill the default cache
+    print(f"jit: first-ever compile of the kernels {cold['warm_up_s']:.2f}s (empty cache), {warm['warm_up_s']:.2f}s "
+          f"to load them from the cache in a later process; importing linksyn.graph.build (numba included) "
+          f"{warm['import_s']:.2f}s; load {cold['load']:.1f}")
     results = {}
     for n in sizes:
         results[n] = r = run_worker("linksyn", "synthetic", args, n=n, batch=args.batch)
@@ -392,7 +436,12 @@ def main() -> None:
                   f"ingest memory x{grew_mb(xa, xb):.1f}")
     big = results[sizes[-1]]
     ratio = ratios[sizes[-1]]
-    figures: list[Figure] = []
+    figures: list[Figure] = [
+        Figure("jit compile of the graph kernels, empty cache (once ever)", cold["warm_up_s"], "s",
+               note="not in any ingest figure"),
+        Figure("jit load of the graph kernels from the cache (once per process)", warm["warm_up_s"], "s",
+               note="not in any ingest figure"),
+    ]
     notes = [f"synthetic: Zipf s={args.zipf} over {args.vocab:,} KPs, 1+Poisson(3) KPs a seed; batches of "
              f"{args.batch:,}; networkx ratios by CPU time at "
              + ", ".join(f"{n:,}" for n in sorted(nxs)) + " seeds; load average shown per run in the log"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from linksyn.common.bus.base import Bus
 from linksyn.common.runtime.parts import ServiceParts
 from linksyn.config import LinksynConfig
+from linksyn.graph.build import warm_up
 from linksyn.graph.servicer import GraphServicer
 from linksyn.graph.stage import GraphStage
 from linksyn.graph.store import SnapshotStore
@@ -16,6 +17,7 @@ def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
     """The graph service: consumes seed-kps, writes snapshots to graph.snapshot_url, serves GraphService.
     The bus is the consumer loop's; the stage never touches it."""
     g = cfg.graph
+    warm_up()  # the compiled kernels, before the first batch (and before restoring a snapshot) rather than in it
     stage = GraphStage(g, cfg.bus.topics, SnapshotStore(g.snapshot_url, keep=g.snapshot_keep))
     servicer = GraphServicer(
         stage, default_limit=g.query_limit, chunk_bytes=g.stream_chunk_bytes, max_text_chars=g.max_kp_chars

@@ -3,15 +3,17 @@
 Nodes are KPs (dense ids in order of first appearance), an undirected edge joins two KPs that occur in the same seed,
 weighted by the number of such seeds, and every KP keeps its seeds (the KP-seed bipartite index).
 
-How it stays fast at millions of seeds:
-- seed ids, KP texts and discipline names become dense ids through `StringIndex` (linksyn.graph.interning): a large
-  batch is hashed and looked up in numpy with every match checked bytewise, not string by string in a dict; the
-  texts live in the snapshot's blob + offsets form, so snapshots write and restore them without a per-string pass;
-- the state is flat numpy arrays: (seed row, KP id) pairs in seed order, and the edges as one sorted int64 key array
-  (u << 32 | v, u < v) with an int64 weight array beside it;
-- a batch turns into all its within-seed KP pairs with repeat/arange arithmetic over the per-seed CSR, whose keys
-  land in a pending buffer; once the buffer is a sizeable fraction of the edge table it is counted with one sort and
-  merged into the table in one pass (amortised, LSM-style), never edge by edge;
+How it stays fast at millions of seeds (the hot loops are numba kernels, compiled once and cached on disk; `warm_up`
+compiles or loads them before the first batch):
+- seed ids, KP texts and discipline names become dense ids through `StringIndex` (linksyn.graph.interning): a batch
+  is joined into one buffer and looked up by one kernel (hash, batch-local fold of repeats, open-addressing probe,
+  bytewise check of every match), not string by string in a dict; the texts live in the snapshot's blob + offsets
+  form, so snapshots write and restore them without a per-string pass;
+- the state is flat numpy arrays: (seed row, KP id) pairs in seed order, kept as per-batch chunks, and the edges as
+  one sorted int64 key array (u << 32 | v, u < v) with an int64 weight array beside it;
+- one kernel (linksyn.graph.edges.seed_pairs) sorts and dedups each seed's KPs and writes the keys of their pairs to
+  a pending buffer; once that is a sizeable fraction of the edge table, the keys are radix-sorted, counted, and
+  merged into the table in place from its end (amortised, LSM-style), never edge by edge;
 - KP attributes (popularity, difficulty histogram, majority discipline) are derived from the pairs on demand and
   cached until the next ingest, so ingest only appends.
 
@@ -22,11 +24,13 @@ equal up to relabelling (`canonical_form` in linksyn.graph.analysis compares the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from linksyn.graph.edges import count_into, seed_pairs, sort_keys
 from linksyn.graph.interning import StringIndex, pack_strings
 from linksyn.graph.snapshot import GraphSnapshot, StringTable
 
@@ -112,7 +116,8 @@ class SeedBatch:
 
 
 class _Chunks:
-    """An append-only array kept as a list of chunks, concatenated (and cached as one chunk) when read."""
+    """An append-only array kept as a list of chunks, concatenated (and cached as one chunk) when read. (Not one
+    buffer grown geometrically: measured, its copies and huge-page faults cost more than the chunks.)"""
 
     def __init__(self, dtype: np.dtype | type) -> None:
         self.dtype = np.dtype(dtype)
@@ -156,57 +161,6 @@ class _StringChunks:
         return StringTable(blob, offsets)
 
 
-def within_seed_pairs(seed_local: np.ndarray, kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All unordered KP pairs inside each seed, vectorised.
-
-    `seed_local`/`kp` are (seed, KP) pairs sorted by seed, then KP, without duplicates. Returns (u, v) with u < v:
-    for the element at position p of a seed with c KPs, its partners are positions p+1..c-1 of the same seed.
-    """
-    m = len(kp)
-    if m == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    head = np.empty(m, dtype=bool)
-    head[0] = True
-    np.not_equal(seed_local[1:], seed_local[:-1], out=head[1:])
-    starts = np.flatnonzero(head)
-    ends = np.empty(len(starts), dtype=np.int64)
-    ends[:-1] = starts[1:]
-    ends[-1] = m
-    counts = ends - starts
-    # partners of element p: the elements after it in its seed (its seed's end - p - 1)
-    partners = np.repeat(ends, counts) - np.arange(1, m + 1)
-    total = int(partners.sum())
-    left = np.repeat(np.arange(m), partners)
-    first = np.cumsum(partners) - partners  # where each element's run of partners begins
-    right = left + 1 + (np.arange(total) - np.repeat(first, partners))
-    return kp[left].astype(np.int64), kp[right].astype(np.int64)
-
-
-def merge_weighted_keys(
-    keys: np.ndarray, weights: np.ndarray, new_keys: np.ndarray, new_weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add (new_keys, new_weights) (sorted, unique) into the sorted unique table (keys, weights); new arrays out."""
-    if len(keys) == 0:
-        return new_keys.copy(), new_weights.copy()
-    pos = np.searchsorted(keys, new_keys)
-    hit = pos < len(keys)
-    hit[hit] = keys[pos[hit]] == new_keys[hit]
-    weights = weights.copy()
-    weights[pos[hit]] += new_weights[hit]
-    miss = np.flatnonzero(~hit)
-    if not len(miss):
-        return keys.copy(), weights
-    # One pass merge: a missing key goes where searchsorted put it, shifted by the missing keys before it.
-    at = pos[miss] + np.arange(len(miss))
-    old = np.ones(len(keys) + len(miss), dtype=bool)
-    old[at] = False
-    out_k = np.empty(len(old), dtype=keys.dtype)
-    out_w = np.empty(len(old), dtype=weights.dtype)
-    out_k[at], out_w[at] = new_keys[miss], new_weights[miss]
-    out_k[old], out_w[old] = keys, weights
-    return out_k, out_w
-
-
 def stable_order(k: np.ndarray) -> np.ndarray:
     """np.argsort(k, kind="stable") for 0 <= k < 2**31, by one plain sort of (k << 32 | index) keys, which numpy
     does much faster than a stable argsort."""
@@ -214,30 +168,6 @@ def stable_order(k: np.ndarray) -> np.ndarray:
         return np.argsort(k, kind="stable")
     key = np.sort((k.astype(np.int64) << _SHIFT) | np.arange(len(k), dtype=np.int64))
     return key & _LOW
-
-
-def unique_sorted(k: np.ndarray) -> np.ndarray:
-    """The distinct values of a sorted array."""
-    if len(k) == 0:
-        return k
-    keep = np.empty(len(k), dtype=bool)
-    keep[0] = True
-    np.not_equal(k[1:], k[:-1], out=keep[1:])
-    return k[keep]
-
-
-def aggregate_keys(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sort keys, sum the weights of equal keys (weights None: 1 each): (unique sorted keys, summed weights)."""
-    if len(keys) == 0:
-        return keys.astype(np.int64), np.zeros(0, np.int64)
-    if weights is None or np.all(weights == 1):  # counting is all there is, and a plain sort beats an argsort
-        k = np.sort(keys)
-        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-        return k[starts], np.diff(np.r_[starts, len(k)]).astype(np.int64)
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    return k[starts], np.add.reduceat(weights[order], starts)
 
 
 @dataclass
@@ -266,9 +196,11 @@ class IngestReport:
 class KPGraph:
     """The growing KP graph. Not thread-safe: one writer; readers take a snapshot."""
 
-    compact_min: int = 1 << 22
-    """Pending co-occurrences (one int64 key each, 8 bytes) kept before they are counted and merged into the
-    sorted edge table (also merged when reading)."""
+    compact_min: int = 1 << 20
+    """Pending co-occurrences (one int64 key each, 8 bytes, and as much again for the sort's second buffer) kept
+    before they are counted and merged into the sorted edge table (also merged when reading, and at least once the
+    pending keys reach half the edges). Small: the merge is in place and cheap, while larger buffers cost page
+    faults (measured at 1M seeds: 1M keys beat 4M)."""
     _kps: StringIndex = field(default_factory=StringIndex)
     """KP text -> KP id."""
     _discs: StringIndex = field(default_factory=StringIndex)
@@ -283,10 +215,16 @@ class KPGraph:
     _question: _StringChunks = field(default_factory=_StringChunks)
     _answer: _StringChunks = field(default_factory=_StringChunks)
     _edge_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    _edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    _pending: list[np.ndarray] = field(default_factory=list)
-    """Edge keys of co-occurrences not yet counted into the edge table, one per seed sharing the pair."""
+    """The edge table, _edge_keys[:_n_edges] (sorted) and _edge_w[:_n_edges]; merged into in place, with room."""
+    _edge_w: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    """int32: a weight counts seeds, which are fewer than 2**31 (ingest checks)."""
+    _n_edges: int = 0
+    _pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Edge keys of co-occurrences not yet counted into the edge table (one per seed sharing the pair) in
+    _pending[:_pending_n]; the buffer is reused after each merge."""
     _pending_n: int = 0
+    _sort_scratch: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The radix sort's second buffer, as long as _pending."""
     _derived: _Derived | None = None
 
     def __repr__(self) -> str:
@@ -304,7 +242,8 @@ class KPGraph:
 
     @property
     def n_edges(self) -> int:
-        return len(self.edges()[0])
+        self._compact()
+        return self._n_edges
 
     @property
     def disciplines(self) -> list[str]:
@@ -341,7 +280,7 @@ class KPGraph:
         if not len(kept):
             return report
         all_kept = len(kept) == n
-        lengths = np.diff(batch.kp_indptr)
+        lengths = np.diff(np.asarray(batch.kp_indptr, dtype=np.int64))
         if all_kept:
             kps = self._kps.find(batch.kps)
         else:
@@ -354,9 +293,9 @@ class KPGraph:
             raise ValueError(f"seed {batch.seed_ids[seed]!r} has an empty KP text; nothing of this batch was ingested")
         if self.n_kps + kps.n_new - 1 > _MAX_ID:
             raise OverflowError(f"{self.n_kps + kps.n_new} KPs exceed the int32 id space of snapshots")
-        named = np.fromiter(map(len, batch.discipline), dtype=np.int64, count=n)[kept] > 0  # "": unknown
-        named = kept[named]
-        discs = self._discs.find(batch.discipline, named)
+        if self.n_seeds + len(kept) - 1 > _MAX_ID:
+            raise OverflowError(f"{self.n_seeds + len(kept)} seeds exceed the int32 row space of snapshots")
+        discs = self._discs.find(batch.discipline, None if all_kept else kept, skip_empty=True)  # "": unknown
 
         # Validated: from here on the batch is applied in full. Seed rows are numbered in order of arrival;
         # new KP texts (and disciplines) get the next ids in order of first appearance.
@@ -366,40 +305,45 @@ class KPGraph:
         self._discs.add(discs)
         report.kps_added = kps.n_new
         self._derived = None
-        kp = kps.ids
-        local = np.repeat(np.arange(len(kept), dtype=np.int64), lengths)
 
-        # Dedup KPs repeated within a seed and sort each seed's KPs: one sort over (seed, KP) keys. The keys are
-        # already ordered by seed, so a stable (run-adaptive) sort is cheaper than np.unique's hashing.
-        pk = unique_sorted(np.sort((local << _SHIFT) | kp, kind="stable"))
-        local, kp = pk >> _SHIFT, pk & _LOW
-        self._pair_seed.append(local + base)
-        self._pair_kp.append(kp)
-        self._seed_nkp.append(np.bincount(local, minlength=len(kept)))
-        report.pairs_added = len(kp)
+        # Each seed's distinct KPs ascending, and the keys of their pairs into the pending buffer: one kernel.
+        m = len(kps.ids)
+        pair_seed, pair_kp = np.empty(m, np.int32), np.empty(m, np.int32)
+        n_kp = np.empty(len(kept), np.int64)
+        self._reserve_pending(int((lengths * (lengths - 1) // 2).sum()))
+        n_pairs, self._pending_n = seed_pairs(kps.ids, lengths, base, pair_seed, pair_kp, n_kp, self._pending,
+                                              self._pending_n)
+        self._pair_seed.append(pair_seed[:n_pairs])
+        self._pair_kp.append(pair_kp[:n_pairs])
+        self._seed_nkp.append(n_kp)
+        report.pairs_added = n_pairs
 
-        code = np.full(n, -1, dtype=np.int32)
-        code[named] = discs.ids
-        self._seed_disc.append(code[kept])
+        self._seed_disc.append(discs.ids)
         self._seed_diff.append(np.asarray(batch.difficulty, dtype=np.int8)[kept])
         self._question.extend(batch.question if all_kept else [batch.question[i] for i in kept.tolist()])
         self._answer.extend(batch.answer if all_kept else [batch.answer[i] for i in kept.tolist()])
-
-        u, v = within_seed_pairs(local, kp)
-        if len(u):
-            # Counted in bulk when merged: one large sort costs less than many small ones plus a weighted merge.
-            self._pending.append((u << _SHIFT) | v)
-            self._pending_n += len(u)
-            if self._pending_n >= max(self.compact_min, len(self._edge_keys) // 2):
-                self._compact()
+        # Counted in bulk when merged: one large sort costs less than many small ones plus a weighted merge.
+        if self._pending_n >= max(self.compact_min, self._n_edges // 2):
+            self._compact()
         return report
 
+    def _reserve_pending(self, more: int) -> None:
+        need = self._pending_n + more
+        if len(self._pending) < need:
+            # Room up to the merge threshold at once: np.empty only reserves address space, pages are taken as
+            # keys arrive, so a small graph pays nothing for it and a large one copies nothing while it fills.
+            grown = np.empty(max(need, 2 * len(self._pending), self.compact_min + more), np.int64)
+            grown[: self._pending_n] = self._pending[: self._pending_n]
+            self._pending = grown
+            self._sort_scratch = np.empty(len(grown), np.int64)  # kept: a new one each merge costs page faults
+
     def _compact(self) -> None:
-        if not self._pending:
+        if not self._pending_n:
             return
-        keys, w = aggregate_keys(self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending))
-        self._edge_keys, self._edge_w = merge_weighted_keys(self._edge_keys, self._edge_w, keys, w)
-        self._pending = []
+        keys = self._pending[: self._pending_n]
+        sort_keys(keys, self._sort_scratch)
+        self._edge_keys, self._edge_w, self._n_edges = count_into(self._edge_keys, self._edge_w, self._n_edges, keys,
+                                                                  self._sort_scratch)
         self._pending_n = 0
 
     # ---- reading -----------------------------------------------------------------------------------------------
@@ -407,7 +351,9 @@ class KPGraph:
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(u, v, weight) of every edge, u < v, sorted by (u, v); weight = seeds sharing both KPs."""
         self._compact()
-        return self._edge_keys >> _SHIFT, self._edge_keys & _LOW, self._edge_w
+        keys = self._edge_keys[: self._n_edges]
+        # a copy (astype), since merges write in place
+        return keys >> _SHIFT, keys & _LOW, self._edge_w[: self._n_edges].astype(np.int64)
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(seed row, KP id) pairs, sorted by seed row then KP id."""
@@ -540,5 +486,34 @@ class KPGraph:
         upper = rows < cols
         # CSR rows ascending with sorted columns: the upper triangle is already in key order.
         g._edge_keys = (rows[upper] << _SHIFT) | cols[upper]
-        g._edge_w = np.rint(snap.weights[upper]).astype(np.int64)
+        g._edge_w = np.rint(snap.weights[upper]).astype(np.int32)
+        g._n_edges = len(g._edge_keys)
         return g
+
+
+def _small_pages() -> None:
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # a numpy without the switch: nothing to turn off
+        return
+    _set_madvise_hugepage(False)
+
+
+def warm_up() -> float:
+    """Prepare this process for ingest, once, before the first batch; returns the seconds it took.
+
+    - numpy's transparent huge pages off (`NUMPY_MADVISE_HUGEPAGE=0`, process-wide): the graph keeps spare room in
+      its buffers (the edge table's, the pending keys'), and a huge page is zeroed in full at its first touch,
+      used or not. Measured on 1M seeds (bench/graph.py): ingest 1.17 -> 1.01 s CPU, system time 0.31 -> 0.13 s.
+    - every kernel an ingest runs compiled (or loaded from numba's disk cache), by ingesting a few hundred seeds
+      into a throwaway graph, so the first real batch does not pay for it."""
+    t = time.perf_counter()
+    _small_pages()
+    n = 600  # more texts than a new index's table holds, so it grows too
+    g = KPGraph()
+    g.ingest(SeedBatch.from_lists([f"warm-up {i}" for i in range(n)], [[f"kp {i}", f"kp {i + 1}"] for i in range(n)],
+                                  ["x"] * n))
+    # a replayed seed (a lookup of a subset), a non-ASCII text (encoded per string), a KP repeated in a seed
+    g.ingest(SeedBatch.from_lists(["warm-up 0", "warm-up \u00e9"], [["kp 1"], ["kp 1", "kp 2", "kp 1"]]))
+    g._compact()  # the merge of the pending pairs
+    return time.perf_counter() - t

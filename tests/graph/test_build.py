@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 
 from linksyn.graph.analysis import canonical_form
-from linksyn.graph.build import (
-    KPGraph,
-    SeedBatch,
-    aggregate_keys,
-    merge_weighted_keys,
-    stable_order,
-    within_seed_pairs,
-)
+from linksyn.graph.build import KPGraph, SeedBatch, stable_order, warm_up
+from linksyn.graph.interning import StringIndex
 from linksyn.graph.snapshot import GraphSnapshot
 
 from tests.graph.graph_fixtures import EXPECTED, HAND_SEEDS, annotated, synthetic_batch
@@ -60,21 +54,6 @@ def test_majority_discipline_tie_ignores_arrival_order():
         for s in order:
             g.ingest_annotated([annotated(s, ["f"], {"p": "physics", "m": "math"}[s], 1)])
         assert g.disciplines[g.kp_discipline()[0]] == "math"
-
-
-def test_within_seed_pairs_enumerates_every_pair_once():
-    seed = np.array([0, 0, 0, 0, 1, 2, 2])
-    kp = np.array([1, 3, 5, 9, 4, 2, 7])
-    u, v = within_seed_pairs(seed, kp)
-    assert sorted(zip(u.tolist(), v.tolist())) == [(1, 3), (1, 5), (1, 9), (2, 7), (3, 5), (3, 9), (5, 9)]
-
-
-def test_merge_and_aggregate_keys():
-    k, w = aggregate_keys(np.array([5, 1, 5, 3, 1]), np.array([1, 2, 3, 4, 5]))
-    assert (k.tolist(), w.tolist()) == ([1, 3, 5], [7, 4, 4])
-    k2, w2 = merge_weighted_keys(k, w, np.array([0, 3, 6]), np.array([10, 20, 30]))
-    assert (k2.tolist(), w2.tolist()) == ([0, 1, 3, 5, 6], [10, 7, 24, 4, 30])
-    assert w.tolist() == [7, 4, 4]  # inputs untouched
 
 
 def test_stable_order_is_a_stable_argsort():
@@ -202,8 +181,8 @@ def test_empty_graph_snapshot():
 
 
 def test_large_batch_replay_and_new_kps_of_replayed_seeds():
-    # Batches above interning.SMALL take the vectorised lookup: a replay adds nothing, and the KPs of a replayed
-    # seed (here changed) never enter the graph, even when the same batch brings new seeds.
+    # A replay adds nothing, and the KPs of a replayed seed (here changed) never enter the graph, even when the same
+    # batch brings new seeds.
     batch = synthetic_batch(3000, n_kps=400, seed=5)
     g = KPGraph()
     g.ingest(batch)
@@ -219,24 +198,26 @@ def test_large_batch_replay_and_new_kps_of_replayed_seeds():
     assert g.kps_of_seed(g.n_seeds - 2).tolist() == sorted([g.kp_id("kp1"), g.kp_id("fresh")])
 
 
-def test_unicode_texts_and_forced_hash_collisions_build_the_same_graph(monkeypatch):
-    from linksyn.graph import interning
+def colliding_graph() -> KPGraph:
+    """A graph whose string indexes give every string one hash (see linksyn.graph.interning)."""
+    return KPGraph(_kps=StringIndex(hash_bits=0), _discs=StringIndex(hash_bits=0), _seeds=StringIndex(hash_bits=0))
 
-    monkeypatch.setattr(interning, "SMALL", 100)  # batches from 100 strings on take the vectorised lookup
+
+def test_unicode_texts_and_forced_hash_collisions_build_the_same_graph():
     rng = np.random.default_rng(6)
     texts = ["é", "e\u0301", "日本", "🙂", "a\0b", "x" * 300, "x" * 299 + "y", "kp", "kp ", " kp"]
     n = 400
     kps = [[texts[k] for k in rng.integers(0, len(texts), rng.integers(1, 5))] for _ in range(n)]
     ids = [f"s{i}" if i % 7 else f"séed/{i}\0" for i in range(n)]
     batch = SeedBatch.from_lists(ids, kps, difficulty=rng.integers(0, 6, n).tolist())
-    parts = split(batch, [5, 200, 210])  # small (dict path) and large (vectorised) batches
+    parts = split(batch, [5, 200, 210])
     honest = KPGraph()
     for p in parts:
         honest.ingest(p)
-    monkeypatch.setattr(interning, "hash_strings", lambda enc, starts, lengths: np.ones(len(starts), np.uint64))
-    colliding = KPGraph()
+    colliding = colliding_graph()
     for p in parts:
         colliding.ingest(p)
+        colliding.ingest(p)  # replays are recognised however the hashes collide
     assert colliding.to_snapshot(1).differences(honest.to_snapshot(1)) == []
     assert honest.kp_texts() == list(dict.fromkeys(t for ks in kps for t in ks))
     assert honest.seed_ids() == ids
@@ -263,3 +244,33 @@ def test_empty_kp_in_a_large_batch_names_its_seed():
         g.ingest(SeedBatch(batch.seed_ids, batch.kp_indptr, kps, batch.discipline, batch.difficulty,
                            batch.question, batch.answer))
     assert (g.n_seeds, g.n_kps) == (0, 0)
+
+
+def test_warm_up_compiles_what_an_ingest_runs():
+    # The bench and the service call warm_up before the first batch so no compile hides inside an ingest: every
+    # kernel an ingest (and a restore from a snapshot) runs must be compiled for the argument types it gets.
+    from linksyn.graph import edges, interning
+
+    kernels = [interning._split_at_nul, interning._find, interning._append, interning._insert_all, edges.seed_pairs,
+               edges.sort_keys, edges._runs, edges._merged_size, edges._merge_backward]
+    assert warm_up() >= 0
+    compiled = {f.py_func.__name__: set(f.signatures) for f in kernels}
+    assert all(compiled.values()), [name for name, sigs in compiled.items() if not sigs]
+    g = KPGraph(compact_min=10)
+    batch = synthetic_batch(2500, n_kps=300, seed=11)
+    g.ingest(batch)
+    g.ingest(SeedBatch.from_lists(batch.seed_ids[:5] + ["new é", "new\0nul"], [["kp 1"]] * 5 + [["日本", "kp 1"]] * 2,
+                                  ["physics"] * 7))
+    KPGraph.from_snapshot(g.to_snapshot(1)).ingest(batch)
+    assert {f.py_func.__name__: set(f.signatures) for f in kernels} == compiled
+
+
+def test_warm_up_turns_numpy_huge_pages_off():
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    before = _set_madvise_hugepage(True)
+    try:
+        warm_up()
+        assert _set_madvise_hugepage(True) is False  # returns the setting it replaces
+    finally:
+        _set_madvise_hugepage(before)

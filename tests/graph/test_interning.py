@@ -1,17 +1,23 @@
-"""StringIndex: exact string -> id interning, against a plain dict, on both lookup paths and under forced collisions."""
+"""StringIndex: exact string -> id interning (compiled kernels), against a plain dict, with honest hashes and with
+collisions forced (hash_bits), and the encoding the kernels read."""
 
 from __future__ import annotations
 
 import random
+import warnings
 
 import numpy as np
 import pytest
 
-from linksyn.graph import interning
+from linksyn.graph import jit
 from linksyn.graph.interning import EncodedStrings, StringIndex, pack_strings
 from linksyn.graph.snapshot import StringTable
 
 ALPHABET = ["a", "b", "é", "日本", "🙂", "\0", "xyz", "0123456789abcdef", " "]
+HASH_BITS = [64, 40, 2, 0]
+"""64: honest hashes. 40: 8 varying tag bits, so texts share tags while their slots differ. 2: four hashes, every
+tag equal, home slots the table's last four. 0: one hash for every string, whose probe runs start in the table's
+last slot and wrap around."""
 
 
 def random_batches(rng: random.Random, n_batches: int, sizes: list[int], max_parts: int = 6) -> list[list[str]]:
@@ -21,9 +27,8 @@ def random_batches(rng: random.Random, n_batches: int, sizes: list[int], max_par
     ]
 
 
-def check_against_dict(batches: list[list[str]], index: StringIndex | None = None) -> StringIndex:
+def check_against_dict(batches: list[list[str]], index: StringIndex) -> StringIndex:
     """Intern the batches; every id must be what a dict numbering texts by first appearance gives."""
-    index = index if index is not None else StringIndex(capacity=16)
     ref: dict[str, int] = {}
     for batch in batches:
         expected = [ref.setdefault(t, len(ref)) for t in batch]
@@ -35,47 +40,80 @@ def check_against_dict(batches: list[list[str]], index: StringIndex | None = Non
     return index
 
 
-@pytest.fixture(params=["vectorised", "dict", "mixed"])
-def path(request, monkeypatch):
-    """Which lookup the index uses: the hash table (every batch), the dict (every batch), or both by batch size."""
-    monkeypatch.setattr(interning, "SMALL", {"vectorised": 0, "dict": 10**9, "mixed": 8}[request.param])
+@pytest.fixture(params=HASH_BITS)
+def hash_bits(request) -> int:
     return request.param
 
 
-def test_ids_are_dense_in_order_of_first_appearance(path):
+def test_ids_are_dense_in_order_of_first_appearance(hash_bits):
     rng = random.Random(1)
     for _ in range(60):
-        check_against_dict(random_batches(rng, rng.randint(1, 6), [0, 1, 3, 7, 8, 9, 40]))
+        check_against_dict(random_batches(rng, rng.randint(1, 6), [0, 1, 3, 7, 8, 9, 40]), StringIndex(16, hash_bits))
 
 
-def test_hash_collisions_keep_different_texts_apart(path, monkeypatch):
-    # Degenerate hashes: every text collides with many others (constant) or with those of its length class; the
-    # largest hash sits in the last table slot, so its probe runs wrap around to the start of the table.
+def test_forced_collisions_keep_different_texts_apart(hash_bits):
+    # Many texts per hash (or per tag): every id still comes from a bytewise comparison, and a table rebuilt from
+    # the texts (a restored snapshot) finds them all again.
     rng = random.Random(2)
-    for weak in (
-        lambda enc, starts, lengths: np.ones(len(starts), np.uint64),
-        lambda enc, starts, lengths: np.full(len(starts), 2**64 - 1, np.uint64),
-        lambda enc, starts, lengths: lengths.astype(np.uint64) % np.uint64(3) + np.uint64(1),
-    ):
-        monkeypatch.setattr(interning, "hash_strings", weak)
-        for _ in range(40):
-            index = check_against_dict(random_batches(rng, rng.randint(1, 5), [0, 2, 9, 30], max_parts=4))
-            again = StringIndex.from_table(index.table())
-            assert again.to_list() == index.to_list()
+    for _ in range(30):
+        index = check_against_dict(random_batches(rng, rng.randint(1, 5), [0, 2, 9, 30], max_parts=4),
+                                   StringIndex(16, hash_bits))
+        again = StringIndex.from_table(index.table(), hash_bits=hash_bits)
+        assert again.to_list() == index.to_list()
+        assert again.find(index.to_list()).ids.tolist() == list(range(len(index)))
 
 
-def test_long_unicode_and_nul_strings():
+def test_repeats_within_a_batch_of_new_and_known_texts(hash_bits):
+    index = StringIndex(16, hash_bits)
+    index.intern(["k1", "k2"])
+    batch = ["n1", "k2", "n1", "n2", "k1", "n2", "n1", "k2", "n3"] * 50
+    found = index.find(batch)
+    assert found.ids[:9].tolist() == [2, 1, 2, 3, 0, 3, 2, 1, 4]
+    assert found.ids.tolist() == found.ids[:9].tolist() * 50
+    assert (found.new.tolist(), found.new_texts) == ([0, 3, 8], ["n1", "n2", "n3"])
+    assert len(index) == 2  # find changed nothing
+    index.add(found)
+    assert index.to_list() == ["k1", "k2", "n1", "n2", "n3"]
+
+
+def test_long_unicode_and_nul_strings(hash_bits):
     texts = ["", "\0", "a\0", "\0a", "a" * 7, "a" * 8, "a" * 9, "a" * 16, "a" * 17, "日本語" * 50, "a" * 1000,
-             "a" * 999 + "b", "b" + "a" * 999, "🙂" * 3, "e\u0301", "\u00e9"]
-    index = check_against_dict([texts, texts[::-1], [t + "!" for t in texts]])
+             "a" * 999 + "b", "b" + "a" * 999, "a" * 500 + "b" + "a" * 499, "🙂" * 3, "e\u0301", "\u00e9"]
+    index = check_against_dict([texts, texts[::-1], [t + "!" for t in texts], ["x" + t for t in texts]],
+                               StringIndex(16, hash_bits))
     assert index.get("e\u0301") != index.get("\u00e9")  # no normalisation: different code points, different KPs
 
 
-def test_many_batches_grow_the_table(path):
+def test_ascii_batches_with_and_without_nul(hash_bits):
+    # ASCII batches take the joined encoding unless a string holds a NUL; both give the same ids.
+    base = [f"kp {i % 37}" for i in range(300)]
+    with_nul = base[:150] + ["kp\x003", "kp 3"] + base[150:]
+    check_against_dict([base, with_nul, base[::-1]], StringIndex(16, hash_bits))
+
+
+def test_many_batches_grow_the_table(hash_bits):
     rng = random.Random(3)
+    n_batches = 150 if hash_bits > 32 else 25  # a shared tag makes each lookup compare every text: keep it small
     batches = [[f"s{rng.randint(0, 5000)}/{'x' * rng.randint(0, 20)}" for _ in range(rng.randint(1, 400))]
-               for _ in range(150)]
-    check_against_dict(batches)
+               for _ in range(n_batches)]
+    check_against_dict(batches, StringIndex(16, hash_bits))
+
+
+def test_random_texts_against_a_dict_in_large_batches():
+    rng = np.random.default_rng(4)
+    vocab = [f"knowledge point {i}" + "é" * (i % 3 == 0) for i in range(20_000)]
+    batches = [[vocab[int(i)] for i in rng.zipf(1.2, int(rng.integers(1, 30_000))) % len(vocab)] for _ in range(12)]
+    check_against_dict(batches, StringIndex())
+
+
+def test_skip_empty_gives_minus_one_and_adds_nothing():
+    index = StringIndex()
+    found = index.find(["", "math", "", "law", "math"], skip_empty=True)
+    assert found.ids.tolist() == [-1, 0, -1, 1, 0]
+    assert found.empty.tolist() == [0, 2]
+    index.add(found)
+    assert index.to_list() == ["math", "law"] and index.get("") is None
+    assert index.find(["", "x"]).ids.tolist() == [2, 3]  # without it, "" is a text like any other
 
 
 def test_find_changes_nothing_and_stale_lookups_are_refused():
@@ -85,7 +123,7 @@ def test_find_changes_nothing_and_stale_lookups_are_refused():
     assert (len(index), found.n_new, found.new_texts) == (2, 2, ["c", "d"])
     assert found.ids[:4].tolist() == [2, 0, 2, 3]
     index.intern(["e"])
-    with pytest.raises(ValueError, match="stale lookup"):
+    with pytest.raises(ValueError, match="stale lookup: made when the index had 2 strings, it has 3"):
         index.add(found)
 
 
@@ -102,8 +140,13 @@ def test_from_table_round_trip_and_repeats():
     again = StringIndex.from_table(index.table())
     assert again.to_list() == index.to_list()
     assert again.intern(["kp 7 é", "new"]).tolist() == [7, 3000]
-    with pytest.raises(ValueError, match="'b' is repeated"):
+    with pytest.raises(ValueError, match=r"string 'b' is repeated \(positions 1 and 3\)"):
         StringIndex.from_table(StringTable.from_list(["a", "b", "c", "b"]))
+
+
+def test_bad_hash_bits_are_refused():
+    with pytest.raises(ValueError, match="hash_bits must be 0..64, got 65"):
+        StringIndex(hash_bits=65)
 
 
 def test_encoding_matches_per_item_utf8():
@@ -113,6 +156,14 @@ def test_encoding_matches_per_item_utf8():
     assert enc.lengths.tolist() == [len(s.encode("utf-8")) for s in items]
 
 
+@pytest.mark.parametrize("items", [[], [""], ["", ""], ["only"], ["a", "", "bc", "", ""], ["x" * 20, "y"]])
+def test_joined_ascii_encoding_finds_every_string(items):
+    enc = EncodedStrings.of(items)
+    assert [enc.text(i) for i in range(len(items))] == items
+    assert enc.starts.tolist() == [sum(len(t) + 1 for t in items[:i]) for i in range(len(items))]
+    assert not enc.buf.flags.writeable and enc.buf[-8:].tolist() == [0] * 8
+
+
 @pytest.mark.parametrize("items", [[], ["only"], ["", "a", "", "日本\u00e9"], ["q\0with nul", "é", ""]])
 def test_pack_strings_is_the_string_table_form(items):
     blob, lengths = pack_strings(items)
@@ -120,8 +171,32 @@ def test_pack_strings_is_the_string_table_form(items):
     assert lengths.tolist() == [len(s.encode("utf-8")) for s in items]
 
 
-@pytest.mark.parametrize("items", [["ascii", "", "x\0y"], ["", "\0", "\0\0"], ["日本", "", "a\0"]])
+@pytest.mark.parametrize("items", [["ascii", "", "x\0y"], ["", "\0", "\0\0"], ["日本", "", "a\0"], ["\0"]])
 def test_encoding_paths_agree(items):
     enc = EncodedStrings.of(items)
     assert [enc.text(i) for i in range(len(items))] == items
     assert enc.buf[-8:].tolist() == [0] * 8  # room for a word read at the last start
+
+
+def test_kernel_decorator_compiles_in_memory_when_no_cache_can_be_written(monkeypatch):
+    # numba refuses cache=True where no cache directory is writable (a read-only install): the kernel must still
+    # work, compiled in memory, with a warning saying so.
+    real_njit = jit.njit
+
+    def refusing_njit(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function 'twice': no locator available for file '/ro/x.py'")
+        return real_njit(*args, **kwargs)
+
+    monkeypatch.setattr(jit, "njit", refusing_njit)
+    monkeypatch.setattr(jit, "_uncached", [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        @jit.kernel
+        def twice(x: int) -> int:
+            return 2 * x
+
+    assert twice(21) == 42
+    assert any("no locator available" in str(w.message) and "in memory" in str(w.message) for w in caught)
+    assert jit._uncached == ["test_kernel_decorator_compiles_in_memory_when_no_cache_can_be_written.<locals>.twice"]

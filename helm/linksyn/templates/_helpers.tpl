@@ -143,4 +143,6 @@ capabilities:
   value: /tmp/hf
 - name: HF_HUB_OFFLINE
   value: "1"
+- name: NUMBA_CACHE_DIR  # the graph's compiled kernels: the root filesystem is read-only, /tmp is an emptyDir
+  value: /tmp/numba
 {{- end -}}
