@@ -246,7 +246,8 @@ class Pipeline:
             run.started_at = time.monotonic()
             if run.parts is not None and run.parts.stage is not None:
                 run.loop = ConsumerLoop(
-                    self.bus, run.parts.stage, self.cfg.runtime, self.cfg.bus.topics, group=consumer_group(run.name)
+                    self.bus, run.parts.stage, self.cfg.runtime.for_stage(run.name), self.cfg.bus.topics,
+                    group=consumer_group(run.name),
                 )
                 run.loop.start()
 

@@ -137,3 +137,20 @@ def test_config_show_masks_passwords_inside_urls():
     # URLs without credentials, and user names alone, are left as they are.
     plain = config_to_yaml(LinksynConfig(graph={"snapshot_url": "s3://bucket@host/x"}, synth={"model": "embedded"}))
     assert "s3://bucket@host/x" in plain
+
+
+def test_per_stage_runtime_replaces_only_what_it_sets(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("runtime:\n  batch_size: 32\n  workers: 3\n  stages:\n    synth: {batch_size: 4}\n"
+                    "    graph: {workers: 1, max_in_flight: 1024}\n")
+    rt = load_config(path).runtime
+    assert (rt.for_stage("synth").batch_size, rt.for_stage("synth").workers) == (4, 3)
+    assert (rt.for_stage("graph").batch_size, rt.for_stage("graph").workers, rt.for_stage("graph").max_in_flight) \
+        == (32, 1, 1024)
+    assert rt.for_stage("sink") is rt and rt.batch_size == 32
+    path.write_text("runtime:\n  stages:\n    synht: {batch_size: 4}\n")
+    with pytest.raises(ConfigError, match="synht"):
+        load_config(path)
+    path.write_text("runtime:\n  stages:\n    synth: {batch_size: 0}\n")
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_config(path)

@@ -215,3 +215,25 @@ def test_an_error_while_feeding_is_reported_and_stages_are_shut_down(test_stages
     assert report["seeds_in"] == 1
     assert report["stages"]["annotate"]["status"] == "failed"
     assert json.loads((tmp_path / "out" / "report.json").read_text())["status"] == "failed"
+
+
+def test_each_stage_loop_gets_its_per_stage_runtime(test_stages, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from linksyn.common.runtime import loop as loop_mod
+
+    seen: dict[str, int] = {}
+
+    class Recording(loop_mod.ConsumerLoop):
+        def __init__(self, bus, stage, cfg, topics, group):
+            seen[stage.name] = cfg.batch_size
+            super().__init__(bus, stage, cfg, topics, group)
+
+    monkeypatch.setattr(loop_mod, "ConsumerLoop", Recording)
+    cfg = fast_cfg()
+    cfg.runtime.batch_size = 16
+    # the fixture's stages have their own names; the real ones are a Literal of the six service names
+    monkeypatch.setattr(type(cfg.runtime), "for_stage",
+                        lambda self, name: self.model_copy(update={"batch_size": 2}) if name == "annotate" else self)
+    report = run_pipeline(cfg, seeds_with_poison(tmp_path), tmp_path / "out", ["annotate", "collect"], timeout_s=60,
+                          echo=lambda _: None)
+    assert report["status"] == "ok", report.get("error")
+    assert seen == {"annotate": 2, "collect": 16}

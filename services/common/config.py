@@ -88,6 +88,22 @@ class BusConfig(Section):
     """Topic names and partition counts."""
 
 
+StageName = Literal["extractor", "graph", "sampler", "synth", "sink", "trainer"]
+
+
+class StageRuntime(Section):
+    """Consumer-loop settings of one stage that replace `runtime`'s (in `linksyn run` every stage shares one config;
+    `linksyn serve NAME` applies NAME's entry too, so one file can serve every service). Unset fields keep
+    runtime's value."""
+
+    max_in_flight: int | None = Field(default=None, ge=1)
+    """Records being processed at once by this stage."""
+    batch_size: int | None = Field(default=None, ge=1)
+    """Records per batch of this stage."""
+    workers: int | None = Field(default=None, ge=1)
+    """Batches of this stage running at once."""
+
+
 class RuntimeConfig(Section):
     """The consumer loop every service uses."""
 
@@ -113,6 +129,18 @@ class RuntimeConfig(Section):
     fit. Also the largest seed row `linksyn run`/`push` accept. Keep it below the brokers' message.max.bytes."""
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM, how long in-flight work may take to finish before it is handed back uncommitted."""
+    stages: dict[StageName, StageRuntime] = {}
+    """Per-stage replacements of max_in_flight / batch_size / workers, e.g.
+    `{synth: {batch_size: 4, workers: 2}}`. A batch's results are produced when its last record is done, so where
+    each record is a slow LLM call (a CPU model) small synth batches keep QA flowing and a --timeout keeps what
+    finished; the bulk stages (graph, extractor's keyphrase mode) want large batches."""
+
+    def for_stage(self, name: str) -> "RuntimeConfig":
+        """These settings with the stage's replacements applied."""
+        over = self.stages.get(name)  # type: ignore[call-overload]
+        if over is None:
+            return self
+        return self.model_copy(update={k: v for k, v in over.model_dump().items() if v is not None})
 
 
 class ServerConfig(Section):

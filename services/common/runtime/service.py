@@ -119,7 +119,8 @@ def run_service(
         grpc_server, grpc_port, health = build_grpc_server_with_health(parts, cfg.server)
         grpc_server.start()
         if parts.stage is not None:
-            loop = ConsumerLoop(bus, parts.stage, cfg.runtime, cfg.bus.topics, consumer_group(parts.name)).start()
+            loop = ConsumerLoop(bus, parts.stage, cfg.runtime.for_stage(parts.name), cfg.bus.topics,
+                                consumer_group(parts.name)).start()
         for b in parts.background:
             t = _BackgroundThread(parts.name, b, bg_stop)
             t.start()
