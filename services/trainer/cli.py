@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -59,6 +60,53 @@ def train(
     typer.echo(json.dumps(summary))
 
 
+def _progress_printer(label: str, every_s: float = 30.0) -> Any:
+    """on_progress callback: a line on stderr at most every `every_s` seconds, with rate and time left."""
+    t0 = last = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < every_s or done >= total:
+            return
+        last = now
+        rate = done / (now - t0)
+        typer.echo(f"  {label}: {done}/{total} questions, {rate:.1f}/s, about {(total - done) / rate / 60:.0f} min left",
+                   err=True)
+
+    return show
+
+
+def _per_question_rows(spec: str, questions: Any, logliks: Any) -> list[dict]:
+    """What --per-question writes: the readers keep file order, so (subject, row within it) names a question."""
+    row_in_subject: dict[str, int] = {}
+    rows = []
+    for q, ll in zip(questions, logliks):
+        row = row_in_subject.get(q.subject, 0)
+        row_in_subject[q.subject] = row + 1
+        rows.append({"benchmark": spec, "subject": q.subject, "row": row, "answer": q.answer,
+                     "pick": int(ll.argmax()), "logliks": [round(float(x), 5) for x in ll]})
+    return rows
+
+
+def _read_per_question(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a file")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
+        missing = {"benchmark", "subject", "row", "answer", "pick"} - set(row)
+        if missing:
+            raise ValueError(f"{path}:{n}: no {', '.join(sorted(missing))} (not a --per-question file?)")
+        rows.append(row)
+    return rows
+
+
 def probe(
     benchmark: list[str] = typer.Option(..., "--benchmark", help="KIND:DIR, e.g. mmlu:../shared/data/eval/mmlu/test or cmmlu:DIR (repeatable)."),
     model: str = typer.Option("embedded", "--model", help="Model spec: 'embedded', hf:PATH (e.g. a run's final/ dir)."),
@@ -66,17 +114,27 @@ def probe(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Questions per forward pass (default: trainer.probe.batch_size)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 or bf16 (default: trainer.probe.precision); bf16 is faster on GPUs and CPUs with AVX512-BF16."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full results (subjects, buckets) as JSON."),
+    per_question: Optional[Path] = typer.Option(None, "--per-question", help="Also write every question's result as JSONL (benchmark, subject, row within the subject, answer, pick, choice log-likelihoods): compare two checkpoints question by question."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A --per-question file of an earlier probe (e.g. of the model before training): also print, per benchmark, the accuracy change on the questions both scored, how many flipped each way, and McNemar's p-value."),
     config: Optional[Path] = typer.Option(None, "--config", help="linksyn YAML config file."),
 ) -> None:
     """Score a model on multiple-choice benchmarks by answer log-likelihood; prints accuracy per subject group
     and overall, how often each letter was predicted, and the mean probability of the right choice."""
     from linksyn.trainer.probes import (
-        LETTERS, load_benchmark, load_probe_model, parse_benchmark, score, subject_groups, taxonomy_labeler,
+        LETTERS, compare_per_question, load_benchmark, load_probe_model, parse_benchmark, score, subject_groups,
+        taxonomy_labeler,
     )
     from linksyn.trainer.train import auto_device
 
     cfg = _load_cfg(config).trainer
     device = auto_device(cfg.device)
+    base_rows = None
+    if baseline:
+        try:
+            base_rows = _read_per_question(baseline)
+        except (OSError, ValueError) as e:
+            typer.echo(f"error: --baseline: {e}", err=True)
+            raise typer.Exit(2)
     precision = precision or cfg.probe.precision
     batch_size = batch_size or cfg.probe.batch_size
     try:
@@ -92,10 +150,18 @@ def probe(
         raise typer.Exit(2)
     label_of = taxonomy_labeler()
     report = {}
+    if per_question:
+        per_question.parent.mkdir(parents=True, exist_ok=True)
+        per_question.write_text("")
     for spec, qs in benches:
         typer.echo(f"scoring {len(qs)} questions of {spec} ...", err=True)
         res = score(mdl, tok, qs, label_of=label_of, groups=subject_groups(parse_benchmark(spec)[1]),
-                    batch_size=batch_size, max_context_tokens=cfg.probe.max_context_tokens, device=device)
+                    batch_size=batch_size, max_context_tokens=cfg.probe.max_context_tokens, device=device,
+                    on_progress=_progress_printer(spec))
+        rows = _per_question_rows(spec, qs, res.logliks)
+        if per_question:
+            with per_question.open("a", encoding="utf-8") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
         typer.echo(f"\n{spec}  ({res.n} questions, {res.seconds:.0f} s)")
         groups = res.by_group or {}
         if not groups:  # no categories.py beside the benchmark: group by our taxonomy's discipline
@@ -118,6 +184,17 @@ def probe(
             "buckets": [{"discipline": d, "difficulty": k, "n": b.n, "accuracy": b.accuracy}
                         for (d, k), b in sorted(res.by_bucket.items())],
         }
+        if base_rows is not None:
+            comparisons = compare_per_question(base_rows, rows)
+            if not comparisons:
+                typer.echo(f"  vs baseline: no question of {spec} in {baseline}")
+            for c in comparisons:
+                typer.echo(f"  vs baseline ({c.n} questions in both): {c.base_correct / c.n:.2%} -> "
+                           f"{c.new_correct / c.n:.2%} ({100 * c.delta:+.2f} points), {c.gained} gained, {c.lost} lost, "
+                           f"McNemar p = {c.p_value:.3g}")
+                report[spec]["vs_baseline"] = {"n": c.n, "base_accuracy": c.base_correct / c.n,
+                                               "accuracy": c.new_correct / c.n, "gained": c.gained, "lost": c.lost,
+                                               "p_value": c.p_value}
         if json_out:  # after each benchmark, so a long probe that is stopped keeps what finished
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps({"model": model, "precision": precision, "results": report}, indent=2))

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -64,6 +64,8 @@ class ProbeResult:
     gold_prob_sum: float = 0.0
     """Sum over questions of the probability of the right choice, renormalised over the choices."""
     seconds: float = 0.0
+    logliks: list[np.ndarray] = field(default_factory=list)
+    """Each question's choice log-likelihoods, in the order the questions were given."""
 
     @property
     def accuracy(self) -> float:
@@ -201,8 +203,12 @@ def load_probe_model(spec: str, precision: str = "fp32", device: torch.device | 
 # -- scoring --------------------------------------------------------------------------------------------------------
 @torch.inference_mode()
 def choice_logliks(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], batch_size: int = 16,
-                   max_context_tokens: int = 1024, device: torch.device | str = "cpu") -> list[np.ndarray]:
-    """Total log-probability of each choice's continuation after each question's prompt."""
+                   max_context_tokens: int = 1024, device: torch.device | str = "cpu",
+                   on_progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+    """Total log-probability of each choice's continuation after each question's prompt.
+
+    `on_progress(done, total)` is called after every forward pass (a full benchmark takes tens of minutes on
+    CPU)."""
     model.eval()
     out: list[np.ndarray] = [np.empty(0)] * len(questions)
     single, multi = [], []
@@ -224,6 +230,8 @@ def choice_logliks(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], 
         logp = torch.log_softmax(_last_logits_left_padded(model, [ctx_ids[i] for i in idx], pad, device).float(), -1)
         for row, i in enumerate(idx):
             out[i] = logp[row, [c[0] for c in cont_ids[i]]].cpu().numpy().astype(np.float64)
+        if on_progress:
+            on_progress(start + len(idx), len(questions))
     # General case: one sequence per choice, summing the continuation tokens' log-probabilities.
     items = sorted(((i, k) for i in multi for k in range(len(cont_ids[i]))),
                    key=lambda ik: len(ctx_ids[ik[0]]) + len(cont_ids[ik[0]][ik[1]]), reverse=True)
@@ -237,6 +245,9 @@ def choice_logliks(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], 
             cont = cont_ids[i][k]
             n_ctx = len(ctx_ids[i])
             scores[i][k] = sum(float(logp[row, n_ctx - 1 + j, tok]) for j, tok in enumerate(cont))
+        if on_progress:
+            done_multi = len({i for i, _ in items[: start + len(chunk)]})
+            on_progress(len(single) + done_multi, len(questions))
     for i in multi:
         out[i] = np.array([scores[i][k] for k in range(len(cont_ids[i]))])
     return out
@@ -289,14 +300,15 @@ def _forward_right_padded(model: Any, seqs: list[list[int]], pad: int, device: A
 
 def score(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], label_of: Any = None,
           groups: dict[str, str] | None = None, batch_size: int = 16, max_context_tokens: int = 1024,
-          device: Any = "cpu") -> ProbeResult:
+          device: Any = "cpu", on_progress: Callable[[int, int], None] | None = None) -> ProbeResult:
     """Accuracy overall, per subject, per group and per (discipline, difficulty) bucket.
 
-    `label_of(subject) -> (discipline, difficulty)` buckets the subjects (unknown -> ('other', 0))."""
+    `label_of(subject) -> (discipline, difficulty)` buckets the subjects (unknown -> ('other', 0)); the result keeps
+    every question's choice log-likelihoods (`logliks`, in question order) for paired comparisons of checkpoints."""
     t0 = time.perf_counter()
-    ll = choice_logliks(model, tokenizer, questions, batch_size, max_context_tokens, device)
+    ll = choice_logliks(model, tokenizer, questions, batch_size, max_context_tokens, device, on_progress)
     bench = questions[0].benchmark if questions else ""
-    res = ProbeResult(bench, 0, 0)
+    res = ProbeResult(bench, 0, 0, logliks=ll)
     for q, scores in zip(questions, ll):
         pick = int(np.argmax(scores))
         ok = int(pick == q.answer)
@@ -349,3 +361,65 @@ def probe_report(results: Iterable[ProbeResult], run_id: str, checkpoint: str, t
         target = (reference or {}).get((disc, diff), target_accuracy)
         report.buckets.add(discipline=disc, difficulty=diff, n=b.n, accuracy=b.accuracy, deficit=target - b.accuracy)
     return report
+
+
+# -- paired comparison of two checkpoints -------------------------------------------------------------------------
+@dataclass
+class PairedComparison:
+    """Two probes of the same questions, question by question (McNemar's test on the discordant pairs).
+
+    Accuracy differences between checkpoints are small next to a subset's sampling error; on the same questions
+    only the questions where the two disagree carry information, which makes the comparison far sharper."""
+
+    benchmark: str
+    n: int
+    """Questions both probes scored."""
+    base_correct: int
+    new_correct: int
+    gained: int
+    """Wrong before, right now."""
+    lost: int
+    """Right before, wrong now."""
+
+    @property
+    def delta(self) -> float:
+        return (self.new_correct - self.base_correct) / self.n if self.n else 0.0
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided exact McNemar p-value (binomial test of gained vs lost at 1/2)."""
+        from math import comb
+
+        k, m = min(self.gained, self.lost), self.gained + self.lost
+        if m == 0:
+            return 1.0
+        tail = sum(comb(m, i) for i in range(k + 1)) / 2.0**m
+        return min(1.0, 2.0 * tail)
+
+
+def question_key(row: dict) -> tuple[str, str, int]:
+    """Identity of a question in a per-question file: (benchmark folder, subject, row within the subject)."""
+    kind, folder = parse_benchmark(row["benchmark"])
+    return (f"{kind}:{folder.resolve()}", row["subject"], int(row["row"]))
+
+
+def compare_per_question(base: Iterable[dict], new: Iterable[dict]) -> list[PairedComparison]:
+    """One PairedComparison per benchmark over the questions both per-question row sets hold (rows as written by
+    `linksyn probe --per-question`: benchmark, subject, row, answer, pick)."""
+    before = {question_key(r): r for r in base}
+    out: dict[str, PairedComparison] = {}
+    for r in new:
+        b = before.get(question_key(r))
+        if b is None:
+            continue
+        if int(b["answer"]) != int(r["answer"]):
+            raise ValueError(f"question {question_key(r)} has answer {b['answer']} in the baseline, {r['answer']} now: "
+                             "not the same benchmark files")
+        c = out.setdefault(question_key(r)[0], PairedComparison(r["benchmark"], 0, 0, 0, 0, 0))
+        was, now = int(b["pick"]) == int(b["answer"]), int(r["pick"]) == int(r["answer"])
+        c.n += 1
+        c.base_correct += was
+        c.new_correct += now
+        c.gained += now and not was
+        c.lost += was and not now
+    return list(out.values())

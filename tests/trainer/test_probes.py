@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from linksyn.trainer.probes import (
-    MCQuestion, choice_logliks, continuations, load_benchmark, load_probe_model, probe_report, prompt_for, read_cmmlu,
-    read_mmlu, score, subject_groups,
+    MCQuestion, PairedComparison, choice_logliks, compare_per_question, continuations, load_benchmark,
+    load_probe_model, probe_report, prompt_for, read_cmmlu, read_mmlu, score, subject_groups,
 )
 from tests.trainer.conftest import make_tiny_model
 
@@ -149,3 +149,33 @@ def test_bf16_probe_model_scores_close_to_fp32(tiny_spec: str) -> None:
         assert b == pytest.approx(a, abs=0.1)  # bf16 keeps ~3 significant digits of ~-10.8
     with pytest.raises(ValueError, match="fp16"):
         load_probe_model(tiny_spec, "fp16")
+
+
+def test_progress_is_reported_per_forward_pass_up_to_the_total(tokenizer, tiny_model) -> None:
+    qs = mixed_length_questions(7)
+    seen: list[tuple[int, int]] = []
+    choice_logliks(tiny_model, tokenizer, qs, batch_size=3, on_progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(3, 7), (6, 7), (7, 7)]
+    res = score(tiny_model, tokenizer, qs, batch_size=3)
+    assert len(res.logliks) == 7 and all(len(ll) == 4 for ll in res.logliks)
+
+
+def test_paired_comparison_counts_flips_and_mcnemar_by_hand(tmp_path: Path) -> None:
+    spec = f"mmlu:{tmp_path}"
+    def rows(picks):  # answers are 0, 1, 2, 3, 0, 1 on subject s
+        return [{"benchmark": spec, "subject": "s", "row": i, "answer": i % 4, "pick": p} for i, p in enumerate(picks)]
+    base = rows([0, 0, 0, 3, 3, 1])      # right on 0, 3, 5
+    new = rows([0, 1, 2, 0, 0, 1])[:5]   # right on 0, 1, 2, 4; row 5 not scored again
+    new[0]["benchmark"] = f"mmlu:{tmp_path}/."  # the same folder written another way
+    (c,) = compare_per_question(base, new)
+    assert (c.n, c.base_correct, c.new_correct, c.gained, c.lost) == (5, 2, 4, 3, 1)
+    assert c.delta == pytest.approx(2 / 5)
+    # exact McNemar: 2 * P(X <= 1), X ~ Binomial(4, 1/2) = 2 * 5/16
+    assert c.p_value == pytest.approx(10 / 16)
+    assert PairedComparison("b", 10, 0, 6, 6, 0).p_value == pytest.approx(2 / 64)
+    assert PairedComparison("b", 10, 5, 5, 0, 0).p_value == 1.0
+    assert compare_per_question(base, rows([0])[:0]) == []
+    bad = rows([0])
+    bad[0]["answer"] = 2
+    with pytest.raises(ValueError, match="answer 0 in the baseline, 2 now"):
+        compare_per_question(base, bad)
