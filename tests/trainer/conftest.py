@@ -4,6 +4,7 @@ Llama model over its vocabulary, small enough to train for real on a CPU in seco
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,14 @@ def write_dataset(folder: Path, n_shards: int = 2, repeat: int = 3) -> Path:
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     return write_dataset(tmp_path / "dataset")
+
+
+def wait_for(pred, timeout: float = 300.0, what: str = "condition"):
+    """pred()'s first truthy value, polled every 0.2 s; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not met within {timeout:.0f} s")

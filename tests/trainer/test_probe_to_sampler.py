@@ -5,7 +5,6 @@ buckets. Both services are wired by their own build(); on the in-memory bus and 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +18,8 @@ from linksyn.sampler.targets import Deficit, shift_targets
 from linksyn.trainer.app import build as build_trainer
 from linksyn.v1 import records_pb2
 from tests.sampler.sampler_graphs import build_snapshot, random_seeds
-from tests.trainer.conftest import write_dataset
+from tests.trainer.conftest import wait_for, write_dataset
 from tests.trainer.test_probes import write_mmlu
-
-
-def wait_for(pred, timeout: float = 300.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout:.0f} s")
 
 
 def test_trainer_probe_report_moves_sampler_targets(tmp_path: Path, tiny_spec: str, bus_kind: str, make_bus,

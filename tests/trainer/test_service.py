@@ -4,13 +4,12 @@ linksyn.probes; gRPC StartRun/RunStatus/Probe answer through a real server."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import grpc
 import pytest
 
-from tests.trainer.conftest import write_dataset
+from tests.trainer.conftest import wait_for, write_dataset
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.config import ServerConfig
 from linksyn.common.runtime.grpc_server import build_grpc_server
@@ -32,16 +31,6 @@ def service_cfg(tmp_path: Path, tiny_spec: str) -> LinksynConfig:
             "probe": {"benchmarks": [f"mmlu:{bench}"], "target_accuracy": 0.9},
         },
     })
-
-
-def wait_for(pred, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_enough_tokens_start_a_run_whose_probe_report_is_published(tmp_path: Path, tiny_spec: str) -> None:
