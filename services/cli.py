@@ -291,6 +291,9 @@ def run(
                 f" dead_letters={counts.get('dead_letters', 0)} wall={stage.get('wall_s', 0):.1f}s"
             )
         typer.echo(f"  {name:<10} {stage['status']}{detail}")
+        drops = {k.removeprefix("drop:"): v for k, v in stage.get("totals", {}).items() if k.startswith("drop:")}
+        if drops:
+            typer.echo(f"  {'':<10} dropped: " + ", ".join(f"{k}={v}" for k, v in sorted(drops.items())))
     if report["stages_not_available"]:
         none_ran = all(report["stages"][n]["status"] == STATUS_NOT_AVAILABLE for n in selected)
         typer.echo(

@@ -128,6 +128,8 @@ class StageRun:
     started_at: float = 0.0
     finished_at: float = 0.0
     counts: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, float] = field(default_factory=dict)
+    """The stage's own running totals (a stage's `totals` attribute: the synth's drops by reason, tokens spent)."""
     done: bool = False
 
     def report(self, t0: float) -> dict[str, Any]:
@@ -143,6 +145,8 @@ class StageRun:
             out["wall_s"] = round(self.finished_at - self.started_at, 3)
         if self.counts:
             out["counts"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.counts.items())}
+        if self.totals:
+            out["totals"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.totals.items())}
         if self.background_errors:
             out["background_errors"] = self.background_errors
         return out
@@ -447,6 +451,9 @@ class Pipeline:
                     run.counts["uncommitted_after_stop"] = left
         for t in run.threads:
             t.join(timeout=self.cfg.runtime.shutdown_timeout_s)
+        stage_totals = getattr(run.parts.stage, "totals", None) if run.parts is not None else None
+        if stage_totals:
+            run.totals = dict(stage_totals)
         if run.parts is not None and run.parts.close is not None:
             try:
                 run.parts.close()

@@ -146,6 +146,18 @@ def test_run_writes_report_with_seed_counts(test_stages, tmp_path: Path):
     assert f"report: {out / 'report.json'}" in result.output
 
 
+def test_run_summary_lists_what_a_stage_dropped_and_why(test_stages, tmp_path: Path):
+    seeds = tmp_path / "seeds.jsonl"
+    rows = [{"question": f"Question {i} about topic {i}", "answer": str(i)} for i in range(3)]
+    rows.append({"question": "A POISON question", "answer": "x"})
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = invoke("run", "--seeds", str(seeds), "--out", str(tmp_path / "out"), "--stages", "annotate",
+                    "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    # The test stage counts its drops as `drop:<reason>` totals, as the synth does.
+    assert "dropped: poison=1" in result.output
+
+
 def test_run_exits_1_when_a_stage_fails(test_stages, tmp_path: Path):
     result = invoke("run", "--seeds", str(SEEDS / "gsm8k.jsonl"), "--out", str(tmp_path), "--stages", "broken_build")
     assert result.exit_code == 1

@@ -85,6 +85,9 @@ def test_stages_run_in_order_and_the_report_counts_everything(test_stages, tmp_p
     assert stages["annotate"]["counts"]["records_out"] == 20
     assert stages["annotate"]["counts"]["dead_letters"] == 1
     assert stages["collect"]["counts"]["records_in"] == 20
+    # A stage's own totals (why the synth dropped what it dropped) reach the report; a stage without them has none.
+    assert stages["annotate"]["totals"] == {"annotated": 20, "drop:poison": 1}
+    assert "totals" not in stages["collect"]
     assert report["stages_ran"] == ["annotate", "collect"]
     assert stages["absent"]["status"] == "not selected"
     # collect's producer started only after annotate had finished, so it saw every annotated seed.
