@@ -30,7 +30,9 @@ def qa_schema(
     max_question_chars: int = 4000, max_answer_chars: int = 4000, max_rationale_chars: int = 2000, max_kps: int = 5
 ) -> dict[str, Any]:
     """Structured output of generation (link, multi_grade, hard). String bounds keep a constrained reply short
-    enough to close its JSON within max_tokens (a reply cut by the token limit is not JSON)."""
+    enough to close its JSON within max_tokens (a reply cut by the token limit is not JSON); no other keys, since
+    JSON Schema allows extra properties by default and a small model then appends an unbounded key of its own
+    (SmolLM2-135M's link replies: 11 of 16 cut at max_tokens before, 1 of 16 with extra keys refused)."""
     return {
         "type": "object",
         "properties": {
@@ -44,6 +46,7 @@ def qa_schema(
             "difficulty": {"type": "integer", "minimum": 1, "maximum": 5},
         },
         "required": ["question", "answer", "knowledge_points", "discipline", "difficulty"],
+        "additionalProperties": False,
     }
 
 
@@ -54,6 +57,7 @@ RATING_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"difficulty": {"type": "integer", "minimum": 1, "maximum": 5}},
     "required": ["difficulty"],
+    "additionalProperties": False,
 }
 """Structured output of a difficulty re-annotation (hard mode)."""
 
@@ -61,6 +65,7 @@ REFINE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"answer": {"type": "string", "minLength": 1}, "rationale": {"type": "string"}},
     "required": ["answer"],
+    "additionalProperties": False,
 }
 """Structured output of answer refinement."""
 

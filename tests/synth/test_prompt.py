@@ -1,10 +1,16 @@
+import json
 import re
 
+import jsonschema
+import llguidance
 import pytest
 
 from linksyn.common.llm.base import SamplingParams
+from linksyn.common.llm.hf import grammar_for
 from linksyn.synth.prompt import (
     QA_SCHEMA,
+    RATING_SCHEMA,
+    REFINE_SCHEMA,
     PromptError,
     PromptTemplate,
     chat_request,
@@ -77,3 +83,41 @@ def test_chat_request_carries_schema_and_params():
     t = load_template("link")
     r = chat_request(t, ["s"], SamplingParams(max_tokens=7), QA_SCHEMA, "rid", discipline="d", difficulty=1, kps="k")
     assert r.json_schema is QA_SCHEMA and r.params.max_tokens == 7 and r.request_id == "rid"
+
+
+# ---- generation schemas -----------------------------------------------------------------------------------------
+
+GOOD_REPLIES = [
+    (QA_SCHEMA, {"question": "What is 2 + 3?", "answer": "5", "rationale": "Add.", "knowledge_points": ["addition"],
+                 "discipline": "mathematics", "difficulty": 1}),
+    (RATING_SCHEMA, {"difficulty": 3}),
+    (REFINE_SCHEMA, {"answer": "5", "rationale": "2 + 3 = 5."}),
+]
+
+
+def _compact(reply: dict) -> str:
+    return json.dumps(reply, separators=(", ", ": "), ensure_ascii=False)
+
+
+@pytest.mark.parametrize(("schema", "good"), GOOD_REPLIES)
+def test_generation_schemas_refuse_keys_of_the_models_own(schema, good):
+    jsonschema.validate(good, schema)
+    with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
+        jsonschema.validate({**good, "difficulty_reasoning": "x" * 50}, schema)
+
+
+@pytest.mark.parametrize(("schema", "good"), GOOD_REPLIES)
+def test_the_constrained_decoder_cannot_append_a_key(hf_llm, schema, good):
+    """What the hf backend enforces token by token: the schema's keys close the object; a key of the model's own
+    (SmolLM2-135M appended one that ran to max_tokens in most link replies before) is not a legal continuation."""
+    loaded = hf_llm._loaded
+    grammar = grammar_for(loaded, schema)
+
+    def accepts(text: str) -> bool:
+        matcher = llguidance.LLMatcher(loaded.ll_tokenizer, grammar, log_level=0)
+        ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return all(matcher.consume_token(t) for t in ids) and not matcher.is_error()
+
+    text = _compact(good)
+    assert accepts(text)
+    assert not accepts(text[:-1] + ', "note": "x"}')
