@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from linksyn.common.bus.base import Bus, TopicPartition
 from linksyn.common.runtime.parts import ServiceParts
@@ -129,7 +129,8 @@ class StageRun:
     finished_at: float = 0.0
     counts: dict[str, float] = field(default_factory=dict)
     totals: dict[str, float] = field(default_factory=dict)
-    """The stage's own running totals (a stage's `totals` attribute: the synth's drops by reason, tokens spent)."""
+    """The stage's own running totals (a stage's `totals` mapping of counters: the synth's drops by reason, tokens
+    spent)."""
     done: bool = False
 
     def report(self, t0: float) -> dict[str, Any]:
@@ -452,8 +453,8 @@ class Pipeline:
         for t in run.threads:
             t.join(timeout=self.cfg.runtime.shutdown_timeout_s)
         stage_totals = getattr(run.parts.stage, "totals", None) if run.parts is not None else None
-        if stage_totals:
-            run.totals = dict(stage_totals)
+        if isinstance(stage_totals, Mapping):  # counters only (the sink's `totals` is its dataset card's record)
+            run.totals = {k: v for k, v in stage_totals.items() if isinstance(v, (int, float))}
         if run.parts is not None and run.parts.close is not None:
             try:
                 run.parts.close()
