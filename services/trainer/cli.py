@@ -176,8 +176,10 @@ def probe(
         letters = {LETTERS[i] if i < len(LETTERS) else str(i): k for i, k in sorted(res.predicted.items())}
         typer.echo("  predicted: " + ", ".join(f"{c} {k / res.n:.0%}" for c, k in letters.items())
                    + f"; mean probability of the right choice {res.mean_gold_prob:.4f}")
+        typer.echo(f"  debiased (the model's prior over choice positions taken out): {res.debiased_accuracy:.2%}")
         report[spec] = {
-            "n": res.n, "accuracy": res.accuracy, "seconds": round(res.seconds, 1), "max_per_subject": max_per_subject,
+            "n": res.n, "accuracy": res.accuracy, "debiased_accuracy": res.debiased_accuracy,
+            "seconds": round(res.seconds, 1), "max_per_subject": max_per_subject,
             "predicted": letters, "mean_gold_prob": res.mean_gold_prob,
             "groups": {k: {"n": b.n, "accuracy": b.accuracy} for k, b in groups.items()},
             "subjects": {k: {"n": b.n, "accuracy": b.accuracy} for k, b in res.by_subject.items()},
@@ -188,13 +190,19 @@ def probe(
             comparisons = compare_per_question(base_rows, rows)
             if not comparisons:
                 typer.echo(f"  vs baseline: no question of {spec} in {baseline}")
-            for c in comparisons:
-                typer.echo(f"  vs baseline ({c.n} questions in both): {c.base_correct / c.n:.2%} -> "
+            shown = [("", "vs_baseline", c) for c in comparisons]
+            if comparisons and all("logliks" in r for r in base_rows):
+                shown += [(" debiased", "vs_baseline_debiased", c)
+                          for c in compare_per_question(base_rows, rows, debiased=True)]
+            elif comparisons:
+                typer.echo(f"  vs baseline debiased: {baseline} has no choice log-likelihoods (an older file)")
+            for label, key, c in shown:
+                typer.echo(f"  vs baseline{label} ({c.n} questions in both): {c.base_correct / c.n:.2%} -> "
                            f"{c.new_correct / c.n:.2%} ({100 * c.delta:+.2f} points), {c.gained} gained, {c.lost} lost, "
                            f"McNemar p = {c.p_value:.3g}")
-                report[spec]["vs_baseline"] = {"n": c.n, "base_accuracy": c.base_correct / c.n,
-                                               "accuracy": c.new_correct / c.n, "gained": c.gained, "lost": c.lost,
-                                               "p_value": c.p_value}
+                report[spec][key] = {"n": c.n, "base_accuracy": c.base_correct / c.n,
+                                     "accuracy": c.new_correct / c.n, "gained": c.gained, "lost": c.lost,
+                                     "p_value": c.p_value}
         if json_out:  # after each benchmark, so a long probe that is stopped keeps what finished
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps({"model": model, "precision": precision, "results": report}, indent=2))

@@ -8,6 +8,11 @@ length, left-padded, and only the last position's logits are computed. Otherwise
 Accuracy is bucketed by discipline x difficulty (the extractor's taxonomy maps each benchmark subject) and per
 subject group (the benchmark's own categories.py when it ships one: MMLU's STEM / humanities / social sciences /
 other, CMMLU's likewise). Deficits (target - accuracy) become a ProbeReport for the sampler.
+
+A small model puts nearly all its picks on one letter, so its accuracy is that letter's share among the answers.
+`debiased_accuracy` takes the model's prior over choice positions out (the mean log-probability of each position
+over the benchmark, subtracted before the argmax, as PriDe and contextual calibration do): the figure that still
+moves with what such a model knows.
 """
 
 from __future__ import annotations
@@ -66,10 +71,16 @@ class ProbeResult:
     seconds: float = 0.0
     logliks: list[np.ndarray] = field(default_factory=list)
     """Each question's choice log-likelihoods, in the order the questions were given."""
+    debiased_correct: int = 0
+    """Questions right once the model's prior over choice positions is taken out (`debiased_picks`)."""
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.n if self.n else 0.0
+
+    @property
+    def debiased_accuracy(self) -> float:
+        return self.debiased_correct / self.n if self.n else 0.0
 
     @property
     def mean_gold_prob(self) -> float:
@@ -325,8 +336,26 @@ def score(model: Any, tokenizer: Any, questions: Sequence[MCQuestion], label_of:
             b = table.setdefault(key, BucketScore())
             b.n += 1
             b.correct += ok
+    if questions:
+        picks = debiased_picks(ll)
+        res.debiased_correct = int(sum(int(p) == q.answer for p, q in zip(picks, questions)))
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def debiased_picks(logliks: Sequence[np.ndarray]) -> np.ndarray:
+    """Each question's pick once the prior over choice positions is taken out: choice log-likelihoods are
+    renormalised over the choices, and the mean of each position over the questions with as many choices is
+    subtracted before the argmax. O(questions x choices), vectorised per choice count."""
+    picks = np.zeros(len(logliks), dtype=np.int64)
+    by_count: dict[int, list[int]] = defaultdict(list)
+    for i, scores in enumerate(logliks):
+        by_count[len(scores)].append(i)
+    for idx in by_count.values():
+        m = np.stack([np.asarray(logliks[i], dtype=np.float64) for i in idx])
+        logp = m - np.logaddexp.reduce(m, axis=1, keepdims=True)
+        picks[idx] = np.argmax(logp - logp.mean(axis=0), axis=1)
+    return picks
 
 
 def taxonomy_labeler() -> Any:
@@ -393,7 +422,9 @@ class PairedComparison:
         k, m = min(self.gained, self.lost), self.gained + self.lost
         if m == 0:
             return 1.0
-        tail = sum(comb(m, i) for i in range(k + 1)) / 2.0**m
+        # Integer true division: exact for any m (2.0**m overflows a float past m = 1023; a CPT that moves a small
+        # model's letter bias flips thousands of questions).
+        tail = sum(comb(m, i) for i in range(k + 1)) / (1 << m)
         return min(1.0, 2.0 * tail)
 
 
@@ -403,9 +434,29 @@ def question_key(row: dict) -> tuple[str, str, int]:
     return (f"{kind}:{folder.resolve()}", row["subject"], int(row["row"]))
 
 
-def compare_per_question(base: Iterable[dict], new: Iterable[dict]) -> list[PairedComparison]:
+def _with_debiased_picks(rows: Iterable[dict]) -> list[dict]:
+    """The rows with `pick` replaced by `debiased_picks` over each benchmark's rows (needs their `logliks`)."""
+    rows = list(rows)
+    by_bench: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if "logliks" not in r:
+            raise ValueError(f"question {question_key(r)} has no logliks: a debiased comparison needs per-question "
+                             "files written by `linksyn probe --per-question`")
+        by_bench[question_key(r)[0]].append(i)
+    out = list(rows)
+    for idx in by_bench.values():
+        for i, p in zip(idx, debiased_picks([rows[i]["logliks"] for i in idx])):
+            out[i] = {**rows[i], "pick": int(p)}
+    return out
+
+
+def compare_per_question(base: Iterable[dict], new: Iterable[dict], debiased: bool = False) -> list[PairedComparison]:
     """One PairedComparison per benchmark over the questions both per-question row sets hold (rows as written by
-    `linksyn probe --per-question`: benchmark, subject, row, answer, pick)."""
+    `linksyn probe --per-question`: benchmark, subject, row, answer, pick, logliks). `debiased`: compare the picks
+    with each probe's own prior over choice positions taken out (`debiased_picks` over each set's rows of a
+    benchmark), which a change of letter bias alone does not move."""
+    if debiased:
+        base, new = _with_debiased_picks(base), _with_debiased_picks(new)
     before = {question_key(r): r for r in base}
     out: dict[str, PairedComparison] = {}
     for r in new:

@@ -57,6 +57,17 @@ def test_per_question_file_and_paired_comparison_with_a_baseline(tmp_path: Path,
     vs = json.loads(out.read_text())["results"][f"mmlu:{bench}"]["vs_baseline"]
     assert (vs["n"], vs["gained"], vs["lost"]) == (3, right, 3 - right)
     assert "vs baseline (3 questions in both)" in res.output
+    assert "debiased (the model's prior over choice positions taken out): " in res.output
+    # The debiased comparison re-picks from each file's log-likelihoods: the baseline's are this model's own, so
+    # nothing changes there, whatever picks the baseline file claims.
+    deb = json.loads(out.read_text())["results"][f"mmlu:{bench}"]["vs_baseline_debiased"]
+    assert (deb["n"], deb["gained"], deb["lost"]) == (3, 0, 0)
+    no_ll = tmp_path / "no_ll.jsonl"
+    no_ll.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "logliks"}) + "\n" for r in flipped))
+    res = CliRunner().invoke(app, ["probe", "--benchmark", f"mmlu:{bench}", "--model", tiny_spec,
+                                   "--baseline", str(no_ll)])
+    assert res.exit_code == 0, res.output
+    assert "vs baseline (3 questions in both)" in res.output and "has no choice log-likelihoods" in res.output
     res = CliRunner().invoke(app, ["probe", "--benchmark", f"mmlu:{bench}", "--model", tiny_spec,
                                    "--baseline", str(tmp_path / "none.jsonl")])
     assert res.exit_code == 2 and "is not a file" in res.output

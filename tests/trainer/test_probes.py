@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from linksyn.trainer.probes import (
-    MCQuestion, PairedComparison, choice_logliks, compare_per_question, continuations, load_benchmark,
+    MCQuestion, PairedComparison, choice_logliks, compare_per_question, continuations, debiased_picks, load_benchmark,
     load_probe_model, probe_report, prompt_for, read_cmmlu, read_mmlu, score, subject_groups,
 )
 from tests.trainer.conftest import make_tiny_model
@@ -75,6 +75,9 @@ def test_scores_equal_hand_computation(tokenizer, tmp_path: Path) -> None:
     # p(B) over the four choices = e^2 / (e^2 + e + 2) on every question; B is right on 2 of 3, A on 1.
     p_a, p_b = math.e / (math.e ** 2 + math.e + 2), math.e ** 2 / (math.e ** 2 + math.e + 2)
     assert res.mean_gold_prob == pytest.approx((2 * p_b + p_a) / 3)
+    # With its prior over positions taken out, a model that scores every question alike prefers nothing: the tie
+    # goes to the first choice, A, right on 1 of 3.
+    assert res.debiased_correct == 1 and res.debiased_accuracy == pytest.approx(1 / 3)
     assert res.by_subject["college_physics"].accuracy == 0.5
     assert res.by_group["STEM"].accuracy == pytest.approx(2 / 3)
     assert {k: (b.n, b.correct) for k, b in res.by_bucket.items()} == {("physics", 4): (2, 1), ("biology", 3): (1, 1)}
@@ -179,3 +182,54 @@ def test_paired_comparison_counts_flips_and_mcnemar_by_hand(tmp_path: Path) -> N
     bad[0]["answer"] = 2
     with pytest.raises(ValueError, match="answer 0 in the baseline, 2 now"):
         compare_per_question(base, bad)
+
+
+def letter_biased_logliks(answers: list[int], favourite: int, k: int = 4) -> list[np.ndarray]:
+    """A model that puts 3 nats on one letter and 1 more on the right answer: it always picks its favourite."""
+    out = []
+    for a in answers:
+        row = np.zeros(k)
+        row[favourite] += 3.0
+        row[a] += 1.0
+        out.append(row - 10.0)
+    return out
+
+
+def test_debiased_picks_take_the_letter_prior_out() -> None:
+    answers = [0, 1, 2, 3, 1, 2]
+    ll = letter_biased_logliks(answers, favourite=0)
+    assert [int(np.argmax(r)) for r in ll] == [0] * 6  # accuracy 1/6: the share of A among the answers
+    # Column means of A (3 + 1/6) and of the others are subtracted; the right answer's +1 then wins every row.
+    assert debiased_picks(ll).tolist() == answers
+    # Questions with another number of choices get their own prior.
+    two = letter_biased_logliks([1, 1, 0], favourite=1, k=2)
+    assert debiased_picks(ll + two).tolist() == answers + [1, 1, 0]
+    assert debiased_picks([]).tolist() == []
+
+
+def test_paired_comparison_debiased_ignores_a_change_of_letter_bias(tmp_path: Path) -> None:
+    spec = f"mmlu:{tmp_path}"
+    answers = [0, 1, 2, 3, 2, 2, 1, 0]
+
+    def rows(favourite: int) -> list[dict]:
+        ll = letter_biased_logliks(answers, favourite)
+        return [{"benchmark": spec, "subject": "s", "row": i, "answer": a, "pick": int(np.argmax(r)),
+                 "logliks": r.tolist()} for i, (a, r) in enumerate(zip(answers, ll))]
+
+    (plain,) = compare_per_question(rows(0), rows(2))  # the favourite letter moved from A to C
+    assert (plain.base_correct, plain.new_correct, plain.gained, plain.lost) == (2, 3, 3, 2)
+    (deb,) = compare_per_question(rows(0), rows(2), debiased=True)
+    assert (deb.n, deb.base_correct, deb.new_correct, deb.gained, deb.lost) == (8, 8, 8, 0, 0)
+    assert deb.p_value == 1.0
+    no_ll = [{k: v for k, v in r.items() if k != "logliks"} for r in rows(0)]
+    with pytest.raises(ValueError, match="no logliks"):
+        compare_per_question(no_ll, rows(2), debiased=True)
+
+
+def test_mcnemar_p_value_with_thousands_of_flips() -> None:
+    # A moved letter bias flips thousands of questions; 2.0 ** m overflows a float past m = 1023.
+    p = PairedComparison("b", 10_000, 0, 0, 1600, 1500).p_value
+    # Normal approximation with continuity correction: z = (100 - 1) / sqrt(3100) = 1.778 -> p = 0.0754.
+    assert p == pytest.approx(0.0754, abs=0.002)
+    assert PairedComparison("b", 10_000, 0, 0, 1500, 1500).p_value == pytest.approx(1.0)
+    assert PairedComparison("b", 10_000, 0, 0, 0, 3000).p_value == 0.0
