@@ -115,11 +115,12 @@ def probe(
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 or bf16 (default: trainer.probe.precision); bf16 is faster on GPUs and CPUs with AVX512-BF16."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full results (subjects, buckets) as JSON."),
     per_question: Optional[Path] = typer.Option(None, "--per-question", help="Also write every question's result as JSONL (benchmark, subject, row within the subject, answer, pick, choice log-likelihoods): compare two checkpoints question by question."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A --per-question file of an earlier probe (e.g. of the model before training): also print, per benchmark, the accuracy change on the questions both scored, how many flipped each way, and McNemar's p-value."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A --per-question file of an earlier probe (e.g. of the model before training): also print, per benchmark, the accuracy change on the questions both scored, how many flipped each way, and McNemar's p-value; the same for the debiased picks."),
     config: Optional[Path] = typer.Option(None, "--config", help="linksyn YAML config file."),
 ) -> None:
     """Score a model on multiple-choice benchmarks by answer log-likelihood; prints accuracy per subject group
-    and overall, how often each letter was predicted, and the mean probability of the right choice."""
+    and overall, how often each letter was predicted, the mean probability of the right choice, and the debiased
+    accuracy (the model's prior over choice positions taken out: a small model's accuracy is mostly its letter bias)."""
     from linksyn.trainer.probes import (
         LETTERS, compare_per_question, load_benchmark, load_probe_model, parse_benchmark, score, subject_groups,
         taxonomy_labeler,
