@@ -454,7 +454,8 @@ class Pipeline:
             t.join(timeout=self.cfg.runtime.shutdown_timeout_s)
         stage_totals = getattr(run.parts.stage, "totals", None) if run.parts is not None else None
         if isinstance(stage_totals, Mapping):  # counters only (the sink's `totals` is its dataset card's record)
-            run.totals = {k: v for k, v in stage_totals.items() if isinstance(v, (int, float))}
+            # dict() of a dict copies in one C call, safe against a worker thread still counting; then filter.
+            run.totals = {k: v for k, v in dict(stage_totals).items() if isinstance(v, (int, float))}
         if run.parts is not None and run.parts.close is not None:
             try:
                 run.parts.close()
