@@ -26,11 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from linksyn.common.bus import Bus, InMemoryBus, OutRecord, TopicPartition  # noqa: E402
 from linksyn.common.bus.kafka import KafkaBus  # noqa: E402
-from linksyn.common.bus.tansu import TansuBroker  # noqa: E402
 from linksyn.common.config import KafkaConfig  # noqa: E402
 from linksyn.common.ids import content_id  # noqa: E402
 from linksyn.v1 import records_pb2  # noqa: E402
 from report import Aim, Figure, add_json_option, write_json  # noqa: E402
+
+from tests.tooling.tansu import TansuBroker  # noqa: E402
 
 AIM_KAFKA = 10_000
 AIM_MEMORY = 200_000

@@ -170,10 +170,9 @@ def print_table(title, rows, baseline=None):
 def keyphrase_extractors(embedder, base_cfg, merge: bool, trust: bool = False):
     """name -> Extractor: frozen v1, v2 contextual, v2 static (same config otherwise)."""
     import keyphrase_v1
-
+    from linksyn.common.taxonomy import load_taxonomy
     from linksyn.extractor.extractor import Extractor
     from linksyn.extractor.kp_canon import KPCanon
-    from linksyn.extractor.taxonomy import load_taxonomy
 
     cfg = base_cfg.model_copy(update={"mode": "keyphrase", "kp_merge": merge, "trust_seed_labels": trust})
     tag = "+merge" if merge else "no merge"
@@ -208,11 +207,10 @@ def main() -> None:
                                                f"real seeds not found under {SHARED} (set LINKSYN_SHARED_DATA)")])
         return
     import torch
-
+    from linksyn.common.taxonomy import load_taxonomy
     from linksyn.extractor.config import ExtractorConfig
     from linksyn.extractor.embedding import shared_embedder
     from linksyn.extractor.extractor import Extractor
-    from linksyn.extractor.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     embedder = shared_embedder()
@@ -260,7 +258,7 @@ def main() -> None:
             run(name, ex, batch, taxonomy, speed)
             if name.startswith("v2 static"):
                 speed[-1] = speed[-1][:-1] + (f"{speed[-1][-1]}; +{embedder.static_table_size() - before} tokens",)
-    print_table(f"throughput: real MMLU + MATH + GSM8K seeds, trust_seed_labels ON (agreement columns are then "
+    print_table("throughput: real MMLU + MATH + GSM8K seeds, trust_seed_labels ON (agreement columns are then "
                 "mostly the labels themselves)", speed)
     by = {r[0]: r[3] for r in speed}
     for tag in ("no merge", "+merge"):

@@ -114,10 +114,10 @@ def annotate_real(args) -> Path | None:
     progress = cache.with_suffix(".progress")
     done = int(progress.read_text()) if progress.exists() and cache.exists() else 0
     if done < len(seeds):
+        from linksyn.common.kp_form import canonical_form
+        from linksyn.common.taxonomy import load_taxonomy
         from linksyn.extractor.embedding import shared_embedder
         from linksyn.extractor.keyphrase import KeyphraseExtractor
-        from linksyn.extractor.kp_canon import canonical_form
-        from linksyn.extractor.taxonomy import load_taxonomy
 
         print(f"real seeds: annotating {len(seeds) - done} of {len(seeds)} seeds from {data} with the keyphrase "
               f"extractor (cache {cache}, budget {args.annotate_budget_s:.0f}s)...", flush=True)
@@ -258,12 +258,12 @@ def work_stage(cols, batch: int) -> dict:
             difficulty=int(cols["difficulty"][i])).SerializeToString())
         for i, sid in enumerate(cols["seed_ids"])
     ]
-    from linksyn.graph.stage import decode_annotated_seed
+    from linksyn.graph.stage import annotated_seed_decoder
 
     c = time.process_time()
     cfg = GraphConfig()
     for m in msgs:
-        decode_annotated_seed(m.value, cfg)
+        annotated_seed_decoder(cfg)(m.value)
     decode_cpu_s = time.process_time() - c
     jit_s = warm_up()
     with tempfile.TemporaryDirectory() as d:

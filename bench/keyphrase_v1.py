@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
+from linksyn.common.taxonomy import Taxonomy
 from linksyn.extractor.annotation import Annotation, Outcome, seed_labels
 from linksyn.extractor.embedding import MiniLMEmbedder
-from linksyn.extractor.taxonomy import Taxonomy
 from linksyn.v1.records_pb2 import Seed
 
 ANNOTATOR_VERSION = "keyphrase@v1"
@@ -252,7 +251,7 @@ class KPCanonV1:
         return len(self._kps)
 
     def canonicalise(self, kp_lists):
-        from linksyn.extractor.kp_canon import canonical_form
+        from linksyn.common.kp_form import canonical_form
 
         forms = [[f for f in (canonical_form(k) for k in kps) if f] for kps in kp_lists]
         with self._lock:

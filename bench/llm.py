@@ -132,7 +132,7 @@ def main() -> None:
             print(f"    llamacpp: skipped ({e})")
             skipped["llamacpp"] = str(e)
     if "server" in engines:
-        from linksyn.common.llm.local_server import LocalOpenAIServer
+        from tests.tooling.llm_server import LocalOpenAIServer
 
         try:
             with LocalOpenAIServer(threads=args.threads) as server:

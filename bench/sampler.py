@@ -31,7 +31,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 from linksyn.graph.build import KPGraph, SeedBatch
 from linksyn.sampler.sampler import Sampler, WalkParams
 from linksyn.sampler.targets import Targets
@@ -71,9 +70,9 @@ def synthetic(n_seeds: int, n_kps: int, n_disc: int = 8, rng_seed: int = 0):
 
 def real_seeds(data: Path):
     from linksyn.common.seeds import SeedReader
+    from linksyn.common.taxonomy import load_taxonomy
     from linksyn.extractor.annotation import seed_labels
     from linksyn.extractor.keyphrase import candidates, seed_text
-    from linksyn.extractor.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     sources = [data / "seeds/mmlu/dev", data / "seeds/mmlu/val", data / "seeds/gsm8k/train.jsonl",
@@ -122,7 +121,6 @@ def rate(s: Sampler, n: int) -> float:
 def speed(base: Sampler, n_paths: int, batch: int, label: str, n_igraph: int, n_python: int) -> list[Figure]:
     """paths/s after a warm-up that takes each sampler past the ramp of its control batches (so batches are full)."""
     import igraph as ig
-
     from linksyn.graph.analysis import to_igraph
 
     snap = base.snapshot

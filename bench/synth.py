@@ -1,7 +1,7 @@
 """Synth and sink throughput. One command: `.venv/bin/python bench/synth.py` (add `--quick` for a short run).
 
 1. LLM pass-through (needs the packaged SmolLM2): a real OpenAI-compatible server on loopback
-   (linksyn.common.llm.local_server) serves the model; the same prompts (greedy, same max_tokens) go
+   (tests.tooling.llm_server) serves the model; the same prompts (greedy, same max_tokens) go
    (a) straight to the server with httpx at concurrency C, and (b) through the synth stage (SynthStage.process with
    the `openai` backend at max_concurrency C). Reported: completion tokens/s of each and the ratio (aim >= 0.95).
 2. Orchestration ceiling: the synth stage with an LLM that answers instantly: paths/s and SynthQA/s with
@@ -28,10 +28,12 @@ from typing import Sequence
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LINKSYN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+from linksyn.common import modes  # noqa: E402
 from linksyn.common.bus.base import Message  # noqa: E402
 from linksyn.common.llm.base import LLM, ChatRequest, Completion  # noqa: E402
-from linksyn.synth.config import EvalSetConfig, SinkConfig, SynthConfig  # noqa: E402
-from linksyn.synth.sink.stage import SinkStage  # noqa: E402
+from linksyn.sink.config import EvalSetConfig, SinkConfig  # noqa: E402
+from linksyn.sink.stage import SinkStage  # noqa: E402
+from linksyn.synth.config import SynthConfig  # noqa: E402
 from linksyn.synth.stage import SynthStage  # noqa: E402
 from linksyn.synth.synthesis import Synthesizer, synth_qa_id  # noqa: E402
 from linksyn.v1 import records_pb2  # noqa: E402
@@ -80,9 +82,13 @@ def messages(topic: str, values: Sequence[bytes], start: int = 0) -> list[Messag
 
 def bench_passthrough(n_paths: int, concurrency: int, max_tokens: int) -> dict:
     import httpx
-
     from linksyn.common.llm import load_llm
-    from linksyn.common.llm.local_server import INSTALL_HINT, LocalOpenAIServer, server_available
+
+    from tests.tooling.llm_server import (
+        INSTALL_HINT,
+        LocalOpenAIServer,
+        server_available,
+    )
 
     if not server_available():
         raise SystemExit(f"cannot run the pass-through part: {INSTALL_HINT} (or pass --skip-server)")
@@ -195,7 +201,7 @@ def synthetic_qas(n: int, dup_share: float = 0.05, near_share: float = 0.05) -> 
     return [
         records_pb2.SynthQA(id=synth_qa_id(q, str(i)), question=q, answer=str(i), kps=["kp"], discipline="mathematics",
                             difficulty=1 + i % 5, path_id=f"p{i}", source_seed_ids=[f"s{i}"], models=["m"],
-                            prompt_version="link-v1", prompt_tokens=300, completion_tokens=60, mode="link", lang="en")
+                            prompt_version="link-v1", prompt_tokens=300, completion_tokens=60, mode=modes.LINK, lang="en")
         for i, q in enumerate(qs)
     ]
 
@@ -213,9 +219,8 @@ def eval_sets() -> list[EvalSetConfig]:
 
 def bench_sink(n: int, batch: int) -> dict:
     from datasketch import MinHash
-
-    from linksyn.synth.sink.dedup import MinHasher
-    from linksyn.synth.text import word_tokens
+    from linksyn.common.text import word_tokens
+    from linksyn.sink.dedup import MinHasher
 
     qas = synthetic_qas(n)
     values = [q.SerializeToString() for q in qas]
@@ -245,8 +250,7 @@ def bench_sink(n: int, batch: int) -> dict:
     ours_s = time.perf_counter() - t0
     # Baseline: datasketch's MinHashLSH (per-record insert/query in Python) vs our numpy-banded index.
     from datasketch import LeanMinHash, MinHashLSH
-
-    from linksyn.synth.sink.dedup import DedupIndex
+    from linksyn.sink.dedup import DedupIndex
 
     sigs = hasher.signatures([q.question for q in qas[:20_000]])
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
@@ -321,7 +325,7 @@ def main() -> None:
         figures.append(Figure.skip(passthrough_name, "--skip-server", "tokens/s", PASSTHROUGH_AIM))
     else:
         print("== pass-through: synth stage vs direct requests to a real OpenAI-compatible server ==")
-        from linksyn.common.llm.local_server import INSTALL_HINT, server_available
+        from tests.tooling.llm_server import INSTALL_HINT, server_available
 
         if not server_available():
             # The other parts are measured already: say why this one is missing instead of failing the run.

@@ -60,13 +60,17 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256, help="as extractor.keyphrase_max_tokens")
     args = ap.parse_args()
 
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_score
-
-    from linksyn.extractor.difficulty import DifficultyModel, is_held_out, model_path, surface_features
+    from linksyn.common.taxonomy import load_taxonomy
+    from linksyn.extractor.difficulty import (
+        DifficultyModel,
+        is_held_out,
+        model_path,
+        surface_features,
+    )
     from linksyn.extractor.embedding import shared_embedder
     from linksyn.extractor.keyphrase import seed_text
-    from linksyn.extractor.taxonomy import load_taxonomy
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
 
     data = labelled_seeds(load_taxonomy())
     if data is None:

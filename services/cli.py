@@ -19,20 +19,8 @@ from typing import Any, Optional
 
 import click
 import typer
+from linksyn import registry
 from typer.core import TyperGroup
-
-SERVICES: tuple[str, ...] = ("extractor", "graph", "sampler", "synth", "sink", "trainer")
-"""Services `linksyn serve` knows (each one's app module is linksyn.pipeline.STAGES[name])."""
-
-STATS_SERVICES: dict[str, tuple[str, str]] = {
-    "linksyn.v1.ExtractorService": ("extractor", "ExtractorServiceStub"),
-    "linksyn.v1.GraphService": ("graph", "GraphServiceStub"),
-    "linksyn.v1.SamplerService": ("sampler", "SamplerServiceStub"),
-    "linksyn.v1.SynthService": ("synth", "SynthServiceStub"),
-    "linksyn.v1.SinkService": ("synth", "SinkServiceStub"),
-    "linksyn.v1.TrainerService": ("trainer", "TrainerServiceStub"),
-}
-"""gRPC service name -> (proto module under linksyn.v1, stub class); every one of them has `Stats`."""
 
 
 @dataclass(frozen=True)
@@ -317,7 +305,9 @@ def run(
 
 @app.command()
 def serve(
-    service: str = typer.Argument(..., help=f"The service to run: {', '.join(SERVICES)}.", show_default=False),
+    service: str = typer.Argument(
+        ..., help=f"The service to run: {', '.join(registry.SERVICES)}.", show_default=False
+    ),
     config: Optional[Path] = ConfigOption,
     verbose: bool = typer.Option(True, "--verbose/--quiet", help="Log at INFO (default) or WARNING level."),
 ) -> None:
@@ -327,15 +317,13 @@ def serve(
     bus.kafka.bootstrap (LINKSYN_BUS__KAFKA__BOOTSTRAP=host:9092). Stops cleanly on SIGTERM/SIGINT: in-flight
     work finishes or is handed back, offsets are committed. The exit code is 0 after a clean stop.
     """
-    from linksyn.pipeline import StageUnavailable, import_app
-
     _setup_logging(verbose)
-    if service not in SERVICES:
-        raise _fail(f"unknown service {service!r}; services: {', '.join(SERVICES)}")
+    if service not in registry.SERVICES:
+        raise _fail(f"unknown service {service!r}; services: {', '.join(registry.SERVICES)}")
     cfg = _load_config(config)
     try:
-        module = import_app(service)
-    except StageUnavailable as e:
+        module = registry.import_app(service)
+    except registry.StageUnavailable as e:
         raise _fail(f"service {service!r} is not available in this build ({e})") from None
     except Exception as e:  # noqa: BLE001 - a broken install must say what is broken, not print a traceback
         raise _fail(f"service {service!r} cannot be loaded: {type(e).__name__}: {e}", code=1) from None
@@ -344,11 +332,11 @@ def serve(
     elif cfg.bus.kind == "memory":
         typer.echo("warning: bus.kind is 'memory': this process will see only its own records", err=True)
     from linksyn.common.bus import make_bus
-    from linksyn.common.runtime.service import run_service
+    from linksyn.common.runtime.host import run_service
 
     bus = make_bus(cfg.bus)
     try:
-        parts = module.build(cfg, bus)
+        parts = module.build(cfg.section(service), cfg, bus)
     except Exception:
         bus.close()
         raise
@@ -386,9 +374,8 @@ def push(
     if bootstrap:
         cfg.bus.kafka.bootstrap = bootstrap
     reader = _seed_reader(paths, fmt, cfg)
-    from tqdm import tqdm
-
     from linksyn.common.bus import BusError, make_bus
+    from tqdm import tqdm
 
     topic = cfg.bus.topics.seeds
     try:
@@ -432,20 +419,20 @@ def _reflected_services(channel: Any, timeout: float) -> list[str]:
 def _stats(channel: Any, timeout: float) -> tuple[str, Any]:
     """(gRPC service name, StatsReply) of whichever linksyn service answers on `channel`."""
     import grpc
+    from linksyn.v1 import common_pb2
 
+    by_grpc_name = {e.grpc_service: e for e in registry.SERVICES.values()}
     try:
-        candidates = [n for n in _reflected_services(channel, timeout) if n in STATS_SERVICES]
+        candidates = [n for n in _reflected_services(channel, timeout) if n in by_grpc_name]
     except grpc.RpcError:
         candidates = []
-    candidates = candidates or list(STATS_SERVICES)  # no reflection: ask each service in turn
+    candidates = candidates or list(by_grpc_name)  # no reflection: ask each service in turn
     last: Exception | None = None
     for name in candidates:
-        module_name, stub_name = STATS_SERVICES[name]
-        module = importlib.import_module(f"linksyn.v1.{module_name}_pb2_grpc")
-        from linksyn.v1 import common_pb2
-
+        entry = by_grpc_name[name]
+        module = importlib.import_module(f"linksyn.v1.{entry.proto}_pb2_grpc")
         try:
-            return name, getattr(module, stub_name)(channel).Stats(common_pb2.StatsRequest(), timeout=timeout)
+            return name, getattr(module, entry.stub)(channel).Stats(common_pb2.StatsRequest(), timeout=timeout)
         except grpc.RpcError as e:
             last = e
             if e.code() != grpc.StatusCode.UNIMPLEMENTED:
@@ -474,7 +461,6 @@ def target_status(target: str, token: Optional[str], tls_ca: Optional[str], time
     """Health, service and Stats of one target, as a row of `linksyn status`."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     from linksyn.common.runtime.grpc_server import grpc_channel
 
     row: dict[str, Any] = {"target": target, "service": "", "health": "", "uptime_s": None, "counters": {}}

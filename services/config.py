@@ -12,15 +12,24 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from linksyn.common.config import BusConfig, RuntimeConfig, ServerConfig, redact_url_passwords
+from linksyn.common.config import (
+    BusConfig,
+    RuntimeConfig,
+    ServerConfig,
+    redact_url_passwords,
+)
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.graph.config import GraphConfig
 from linksyn.sampler.config import SamplerConfig
+from linksyn.sink.config import SinkConfig
 from linksyn.synth.config import SynthConfig
 from linksyn.trainer.config import TrainerConfig
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 class ConfigError(ValueError):
@@ -45,9 +54,21 @@ class LinksynConfig(BaseSettings):
     sampler: SamplerConfig = SamplerConfig()
     """Value-function walks and targets."""
     synth: SynthConfig = SynthConfig()
-    """Synthesis, refinement, filters and the sink."""
+    """Synthesis, refinement and filters."""
+    sink: SinkConfig = SinkConfig()
+    """Deduplication, decontamination, dataset shards and card."""
     trainer: TrainerConfig = TrainerConfig()
     """Continual pre-training and probes."""
+
+    def section(self, service: str) -> BaseModel | None:
+        """The section service `service` is built from (its own, e.g. `cfg.synth`; None for a service without one),
+        with the one default that crosses sections applied, so that no service reads another's section: a sampler
+        with neither a graph service to stream from (graph_target) nor a store of its own (snapshot_store) reads
+        graph.snapshot_url, the store the graph service writes."""
+        own = getattr(self, service, None) if service in type(self).model_fields else None
+        if isinstance(own, SamplerConfig) and not own.graph_target and not own.snapshot_store:
+            return own.model_copy(update={"snapshot_store": self.graph.snapshot_url})
+        return own
 
     @classmethod
     def settings_customise_sources(

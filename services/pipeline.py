@@ -1,9 +1,10 @@
 """The embedded pipeline behind `linksyn run`: every available stage in one process over an InMemoryBus.
 
-Each stage is the same `linksyn.<service>.app.build(cfg, bus)` that `linksyn serve` runs as its own process; here
-its consumer stage runs on a ConsumerLoop thread and its background loops (the sampler's producer) on their own
-threads. A stage plugs in by existing: `STAGES` names them in pipeline order and each is imported by name; a
-stage whose app module is not in this build is reported as such, never imitated.
+Each stage is a service of linksyn.registry, built by its own app and run by the same ServiceHost that runs it in
+`linksyn serve` (here without network endpoints): its consumer loop on the in-memory bus, its background loops (the
+sampler's producer) on their own threads. What is the pipeline's own: the order of the stages, when a stage has
+finished (draining), and the report. A stage whose app module is not in this build is reported as such, never
+imitated.
 
 Order and completion: every consumer loop starts at once, so records flow through the stages as they arrive; a
 stage's background producers start only once every stage before it has finished, so they see the whole upstream
@@ -15,7 +16,6 @@ produced to `linksyn.seeds` by the pipeline.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sys
@@ -26,25 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from linksyn import registry
 from linksyn.common.bus.base import Bus, TopicPartition
+from linksyn.common.runtime.host import ServiceHost, consumer_group
 from linksyn.common.runtime.parts import ServiceParts
 from linksyn.config import LinksynConfig
+from linksyn.registry import StageUnavailable
 
 log = logging.getLogger(__name__)
-
-STAGES: dict[str, str] = {
-    "extractor": "linksyn.extractor.app",
-    "graph": "linksyn.graph.app",
-    "sampler": "linksyn.sampler.app",
-    "synth": "linksyn.synth.app",
-    "sink": "linksyn.synth.sink.app",
-    "trainer": "linksyn.trainer.app",
-}
-"""Stage name -> the module whose `build(cfg, bus) -> ServiceParts` wires it, in pipeline order. The same names
-are the services `linksyn serve` runs."""
-
-DEFAULT_STAGES: tuple[str, ...] = ("extractor", "graph", "sampler", "synth", "sink")
-"""What `linksyn run` runs unless told otherwise: the trainer (continual pre-training) is opt-in."""
 
 STATUS_RAN = "ran"
 STATUS_NOT_AVAILABLE = "not available in this build"
@@ -61,56 +50,21 @@ PROGRESS_EVERY_S = 30.0
 """How often a stage that is still working says how far it got."""
 
 
-class StageUnavailable(Exception):
-    """The stage's app module is not part of this build."""
-
-
 class PipelineError(RuntimeError):
     """The pipeline was asked for something it cannot do (unknown stage names...)."""
 
 
-def import_app(name: str) -> Any:
-    """The app module of stage/service `name`; StageUnavailable if that module (or its package) does not exist.
-
-    Any other import failure (a module the app imports is missing or broken) is a real error and propagates.
-    """
-    if name not in STAGES:
-        raise PipelineError(f"unknown stage {name!r}; known stages: {', '.join(STAGES)}")
-    module = STAGES[name]
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        parts = module.split(".")
-        missing_self = {".".join(parts[:i]) for i in range(2, len(parts) + 1)}
-        if e.name in missing_self:
-            raise StageUnavailable(f"{module} is not in this build") from None
-        raise
-
-
-def available_stages() -> dict[str, bool]:
-    """Stage name -> whether its app module exists (without importing it)."""
-    from importlib.util import find_spec
-
-    out = {}
-    for name, module in STAGES.items():
-        try:
-            out[name] = find_spec(module) is not None
-        except ModuleNotFoundError:
-            out[name] = False
-    return out
-
-
 def select_stages(names: Iterable[str] | None) -> list[str]:
-    """Validate a stage selection and put it in pipeline order (None: DEFAULT_STAGES)."""
+    """Validate a stage selection and put it in pipeline order (None: registry.DEFAULT_STAGES)."""
     if names is None:
-        return list(DEFAULT_STAGES)
-    chosen = [n.strip() for n in names if n.strip()]
-    unknown = [n for n in chosen if n not in STAGES]
-    if unknown:
-        raise PipelineError(f"unknown stage(s) {', '.join(map(repr, unknown))}; known stages: {', '.join(STAGES)}")
+        return list(registry.DEFAULT_STAGES)
+    try:
+        chosen = registry.check_names(names)
+    except registry.UnknownService as e:
+        raise PipelineError(str(e)) from None
     if not chosen:
-        raise PipelineError(f"no stages selected; known stages: {', '.join(STAGES)}")
-    return [n for n in STAGES if n in chosen]
+        raise PipelineError(f"no stages selected; known stages: {', '.join(registry.SERVICES)}")
+    return chosen
 
 
 @dataclass
@@ -121,9 +75,7 @@ class StageRun:
     status: str = STATUS_NOT_SELECTED
     reason: str = ""
     parts: ServiceParts | None = None
-    loop: Any = None
-    threads: list[threading.Thread] = field(default_factory=list)
-    background_errors: list[str] = field(default_factory=list)
+    host: ServiceHost | None = None
     build_s: float = 0.0
     started_at: float = 0.0
     finished_at: float = 0.0
@@ -148,9 +100,15 @@ class StageRun:
             out["counts"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.counts.items())}
         if self.totals:
             out["totals"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.totals.items())}
-        if self.background_errors:
-            out["background_errors"] = self.background_errors
+        errors = self.host.background_errors() if self.host is not None else []
+        if errors:
+            out["background_errors"] = errors
         return out
+
+    @property
+    def loop(self) -> Any:
+        """The stage's consumer loop (None for a stage that consumes nothing, or before the run started)."""
+        return self.host.loop if self.host is not None else None
 
 
 @dataclass
@@ -184,7 +142,7 @@ class Pipeline:
         self.selected = select_stages(stages)
         self.timeout_s = timeout_s
         self.echo = echo
-        self.runs: dict[str, StageRun] = {name: StageRun(name) for name in STAGES}
+        self.runs: dict[str, StageRun] = {name: StageRun(name) for name in registry.SERVICES}
         self._stop = threading.Event()
         self._probe_consumer: Any = None
         self._t0 = time.monotonic()
@@ -198,7 +156,7 @@ class Pipeline:
         """Import and build every selected stage. False (with the stage marked failed) if one failed."""
         self.bus.ensure_topics(self.cfg.bus.topics.all_partitions())
         broken: str | None = None
-        for name in STAGES:
+        for name in registry.SERVICES:
             run = self.runs[name]
             if name not in self.selected:
                 continue
@@ -206,17 +164,18 @@ class Pipeline:
                 run.status, run.reason = STATUS_SKIPPED, f"stage {broken!r} failed to build"
                 continue
             try:
-                module = import_app(name)
+                module = registry.import_app(name)
             except StageUnavailable as e:
                 run.status, run.reason = STATUS_NOT_AVAILABLE, str(e)
                 continue
             except Exception as e:  # noqa: BLE001 - reported with the stage, then the run stops
-                run.status, run.reason = STATUS_FAILED, f"import {STAGES[name]} failed: {type(e).__name__}: {e}"
+                module_name = registry.SERVICES[name].app
+                run.status, run.reason = STATUS_FAILED, f"import {module_name} failed: {type(e).__name__}: {e}"
                 broken = name
                 continue
             t = time.monotonic()
             try:
-                run.parts = module.build(self.cfg, self.bus)
+                run.parts = module.build(self.cfg.section(name), self.cfg, self.bus)
             except Exception as e:  # noqa: BLE001
                 run.status, run.reason = STATUS_FAILED, f"build failed: {type(e).__name__}: {e}"
                 broken = name
@@ -242,19 +201,13 @@ class Pipeline:
         return True
 
     def start(self) -> None:
-        """Start the consumer loop of every stage that runs (they idle until records arrive)."""
-        from linksyn.common.runtime.loop import ConsumerLoop
-        from linksyn.common.runtime.service import consumer_group
-
+        """Host every stage that runs: its consumer loop starts at once (idle until records arrive); its background
+        loops wait for wait() to start them in order."""
         self._t0 = time.monotonic()
         for run in self._running():
             run.started_at = time.monotonic()
-            if run.parts is not None and run.parts.stage is not None:
-                run.loop = ConsumerLoop(
-                    self.bus, run.parts.stage, self.cfg.runtime.for_stage(run.name), self.cfg.bus.topics,
-                    group=consumer_group(run.name),
-                )
-                run.loop.start()
+            assert run.parts is not None
+            run.host = ServiceHost(run.parts, self.cfg, self.bus, endpoints=False).start(background=False)
 
     def feed(self, seeds: SeedInput) -> int:
         """Produce every seed to the seeds topic (keyed by seed id). Returns how many were produced."""
@@ -276,7 +229,8 @@ class Pipeline:
         for run in self._running():
             if not upstream_ok:
                 break
-            self._start_background(run)
+            if run.host is not None:
+                run.host.start_background()
             next_note = time.monotonic() + PROGRESS_EVERY_S
             while not self._finished(run):
                 if time.monotonic() >= next_note:
@@ -285,12 +239,9 @@ class Pipeline:
                 if self._stop.is_set():
                     self._mark_unfinished(STATUS_INTERRUPTED, "interrupted")
                     return False
-                if run.loop is not None and run.loop.finished():
-                    # The loop died (it only ends on stop(), which has not been called yet).
-                    self._fail(run, f"consumer loop died: {run.loop.error!r}")
-                    return False
-                if run.background_errors:
-                    self._fail(run, "background loop failed: " + "; ".join(run.background_errors))
+                failure = run.host.failure() if run.host is not None else None
+                if failure:
+                    self._fail(run, failure)
                     return False
                 if deadline is not None and time.monotonic() > deadline:
                     self._mark_unfinished(STATUS_TIMED_OUT, f"still running after --timeout {self.timeout_s:g}s")
@@ -314,8 +265,9 @@ class Pipeline:
                 f" (in={int(c['records_in'])} out={int(c['records_out'])} in_flight={int(c['in_flight'])}"
                 f" of {self._input_records(run)} input records)"
             )
-        if any(t.is_alive() for t in run.threads):
-            busy += f", {sum(t.is_alive() for t in run.threads)} background loop(s) producing"
+        producing = run.host.background_running() if run.host is not None else 0
+        if producing:
+            busy += f", {producing} background loop(s) producing"
         self.echo(busy)
 
     def interrupt(self) -> None:
@@ -376,26 +328,8 @@ class Pipeline:
     def _running(self) -> list[StageRun]:
         return [self.runs[n] for n in self.selected if self.runs[n].status == STATUS_RAN]
 
-    def _start_background(self, run: StageRun) -> None:
-        if run.parts is None or run.threads:
-            return
-        for i, bg in enumerate(run.parts.background):
-
-            def target(bg: Any = bg) -> None:
-                try:
-                    bg.run(self._stop)
-                except Exception as e:  # noqa: BLE001 - reported as the stage's failure
-                    log.exception("background loop of %s failed", run.name)
-                    run.background_errors.append(f"{type(e).__name__}: {e}")
-
-            t = threading.Thread(target=target, name=f"{run.name}-background-{i}", daemon=True)
-            t.start()
-            run.threads.append(t)
-
     def _finished(self, run: StageRun) -> bool:
-        if any(t.is_alive() for t in run.threads):
-            return False
-        if run.background_errors:
+        if run.host is not None and (run.host.background_running() or run.host.background_errors()):
             return False
         if run.loop is None:
             return True
@@ -418,8 +352,6 @@ class Pipeline:
     def _uncommitted(self, run: StageRun) -> int:
         """After the stage's loop stopped: records of its inputs its consumer group has not committed."""
         assert run.parts is not None and run.parts.stage is not None
-        from linksyn.common.runtime.service import consumer_group
-
         topics = list(run.parts.stage.input_topics)
         tps = [TopicPartition(t, p) for t in topics for p in range(self.bus.partitions_for(t))]
         member = self.bus.consumer(consumer_group(run.name), topics)
@@ -439,9 +371,10 @@ class Pipeline:
         if run.done:
             return
         run.done = True
+        if run.host is not None and not run.host.stop():
+            # The run's outcome stands; what did not stop cleanly is reported with the stage.
+            run.reason = "; ".join([run.reason, *run.host.problems] if run.reason else run.host.problems)
         if run.loop is not None:
-            if not run.loop.stop():
-                log.warning("consumer loop of %s did not stop in time", run.name)
             run.counts = dict(run.loop.stats())
             for key in ("in_flight", "lag"):
                 run.counts.pop(key, None)
@@ -450,18 +383,10 @@ class Pipeline:
                 if left:
                     log.warning("%s stopped with %d record(s) of its inputs uncommitted", run.name, left)
                     run.counts["uncommitted_after_stop"] = left
-        for t in run.threads:
-            t.join(timeout=self.cfg.runtime.shutdown_timeout_s)
         stage_totals = getattr(run.parts.stage, "totals", None) if run.parts is not None else None
         if isinstance(stage_totals, Mapping):  # counters only (the sink's `totals` is its dataset card's record)
             # dict() of a dict copies in one C call, safe against a worker thread still counting; then filter.
             run.totals = {k: v for k, v in dict(stage_totals).items() if isinstance(v, (int, float))}
-        if run.parts is not None and run.parts.close is not None:
-            try:
-                run.parts.close()
-            except Exception as e:  # noqa: BLE001 - the run's outcome stands; the close failure is reported
-                log.exception("closing stage %s failed", run.name)
-                run.reason = (run.reason + "; " if run.reason else "") + f"close failed: {type(e).__name__}: {e}"
         run.finished_at = time.monotonic()
 
     def _fail(self, run: StageRun, reason: str) -> None:
@@ -540,6 +465,9 @@ class Pipeline:
         }
 
 
+EMBEDDED_PATHS_PER_SEED = 2
+"""Paths per seed `linksyn run` emits when the configuration sets no limit of its own."""
+
 RUN_OUTPUTS: tuple[str, ...] = ("report.json", "graph", "dataset", "trainer", "sampler-state.json")
 """What a run writes under its output folder (see embedded_config); --overwrite removes exactly these."""
 
@@ -551,18 +479,21 @@ class OutputExistsError(PipelineError):
 def embedded_config(cfg: LinksynConfig, out_dir: Path) -> LinksynConfig:
     """A copy of `cfg` for the embedded run writing under `out_dir`.
 
-    The bus is the in-memory one (services check `bus.kind == "memory"` to behave embedded: the sampler emits a
-    finite number of paths). Where a stage keeps state or output in a folder and the configuration does not name
-    one explicitly, it goes under `out_dir`: graph snapshots in graph/, the dataset in dataset/, trainer runs in
-    trainer/ (training on that dataset), sampler counters in sampler-state.json.
+    The bus is the in-memory one. The run is finite: unless the configuration bounds the sampler (sampler.max_paths
+    or sampler.paths_per_seed), it emits EMBEDDED_PATHS_PER_SEED paths per seed of the graph it walks (at most
+    sampler.paths_per_seed_cap) and stops. Where a stage keeps state or output in a folder and the configuration
+    does not name one explicitly, it goes under `out_dir`: graph snapshots in graph/ (which the sampler reads), the
+    dataset in dataset/, trainer runs in trainer/ (training on that dataset), sampler counters in sampler-state.json.
     """
     cfg = cfg.model_copy(deep=True)
     cfg.bus.kind = "memory"
     out = Path(out_dir)
     if "snapshot_url" not in cfg.graph.model_fields_set:
         cfg.graph.snapshot_url = str(out / "graph")
-    if "output_dir" not in cfg.synth.sink.model_fields_set:
-        cfg.synth.sink.output_dir = str(out / "dataset")
+    if not cfg.sampler.max_paths and not cfg.sampler.paths_per_seed:
+        cfg.sampler.paths_per_seed = EMBEDDED_PATHS_PER_SEED
+    if "output_dir" not in cfg.sink.model_fields_set:
+        cfg.sink.output_dir = str(out / "dataset")
     if "dataset" not in cfg.trainer.model_fields_set:
         cfg.trainer.dataset = str(out / "dataset")
     if "out_dir" not in cfg.trainer.model_fields_set:

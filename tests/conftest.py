@@ -18,7 +18,6 @@ import uuid
 from typing import Any, Callable, Iterator
 
 import pytest
-
 from linksyn.common.bus import Bus, InMemoryBus
 
 # Group timings for tests: Tansu forms a group in about 3 s with these (DESIGN.md, "Real components in tests").
@@ -31,7 +30,7 @@ FAST_GROUP_SETTINGS: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    from linksyn.common.bus.tansu import BrokerStartError, TansuBroker
+    from tests.tooling.tansu import BrokerStartError, TansuBroker
 
     try:
         broker = TansuBroker().start()
@@ -96,7 +95,8 @@ def unique_group() -> Callable[[str], str]:
 #   the LocalOpenAIServer (`.base_url`, `.model_name`, `.spec`). Skipped when llama-cpp-python is not installed,
 #   except under CI (CI=true), where its absence is a failure.
 from linksyn.common.llm import LLM, load_llm  # noqa: E402
-from linksyn.common.llm.local_server import INSTALL_HINT, LocalOpenAIServer, server_available  # noqa: E402
+
+from tests.tooling.llm_server import INSTALL_HINT, LocalOpenAIServer, server_available  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +121,11 @@ def openai_server() -> Iterator[LocalOpenAIServer]:
         pytest.skip(INSTALL_HINT)
     with LocalOpenAIServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def taxonomy():
+    """The packaged discipline taxonomy (linksyn.common.taxonomy)."""
+    from linksyn.common.taxonomy import load_taxonomy
+
+    return load_taxonomy()

@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from linksyn import cli, pipeline
+from linksyn import cli, registry
 from linksyn.cli import app
 from linksyn.common.seeds import SeedReader
+from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -35,13 +34,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def test_stages(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """linksyn.pipeline.STAGES pointing at the small test stages in tests/fixtures/pipeline_stages."""
+    """linksyn.registry.SERVICES pointing at the small test stages in tests/fixtures/pipeline_stages."""
     monkeypatch.syspath_prepend(str(FIXTURES))
     for mod in [m for m in sys.modules if m == "pipeline_stages" or m.startswith("pipeline_stages.")]:
         monkeypatch.delitem(sys.modules, mod)
-    from pipeline_stages import STAGES
+    from pipeline_stages import SERVICES, STAGES
 
-    monkeypatch.setattr(pipeline, "STAGES", STAGES)
+    monkeypatch.setattr(registry, "SERVICES", SERVICES)
     return STAGES
 
 
@@ -183,7 +182,7 @@ def test_run_refuses_an_earlier_run_unless_overwrite(test_stages, tmp_path: Path
     ("args", "message"),
     [
         (["--seeds", "nope.jsonl"], "seed path 'nope.jsonl' does not exist"),
-        (["--seeds", str(SEEDS / "gsm8k.jsonl"), "--stages", "extractor,bogus"], "unknown stage(s) 'bogus'"),
+        (["--seeds", str(SEEDS / "gsm8k.jsonl"), "--stages", "extractor,bogus"], "unknown service(s) 'bogus'"),
         (["--seeds", str(SEEDS / "gsm8k.jsonl"), "--format", "xml"], "unknown seed format 'xml'"),
     ],
 )
@@ -206,12 +205,12 @@ def test_run_with_the_stages_of_this_build_on_example_seeds(tmp_path: Path):
     report = json.loads((out / "report.json").read_text())
     assert result.exit_code == 0, f"{report.get('error')}\n{result.output}"
     assert report["seeds_in"] == 8 and report["seeds_rejected"]["count"] == 0
-    available = pipeline.available_stages()
-    for i, name in enumerate(pipeline.DEFAULT_STAGES):
+    available = registry.available()
+    for i, name in enumerate(registry.DEFAULT_STAGES):
         status = report["stages"][name]["status"]
         if not available[name]:
             assert status == "not available in this build", name
-        elif all(available[n] for n in pipeline.DEFAULT_STAGES[:i]):
+        elif all(available[n] for n in registry.DEFAULT_STAGES[:i]):
             assert status == "ran", (name, report["stages"][name])
 
 
@@ -224,8 +223,7 @@ def test_serve_unknown_service():
     assert "unknown service 'frobnicator'" in result.output and "extractor" in result.output
 
 
-def test_serve_a_service_missing_from_the_build(test_stages, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(cli, "SERVICES", ("absent",))
+def test_serve_a_service_missing_from_the_build(test_stages):
     result = invoke("serve", "absent")
     assert result.exit_code == 2
     assert "service 'absent' is not available in this build" in result.output
@@ -289,7 +287,7 @@ def stats_server():
     from linksyn.common.runtime.grpc_server import build_grpc_server
     from linksyn.common.runtime.metrics import ConsumerMetrics
     from linksyn.common.runtime.parts import ServiceParts
-    from linksyn.common.runtime.service import RuntimeStats
+    from linksyn.common.runtime.stats import RuntimeStats
     from linksyn.v1 import extractor_pb2_grpc
 
     service = f"statustest{uuid.uuid4().hex[:8]}"
@@ -343,7 +341,7 @@ def test_status_json_and_token(stats_server):
 
 
 def test_status_unreachable_target_exits_1():
-    from linksyn.common.net import free_loopback_port
+    from tests.tooling.ports import free_loopback_port
 
     target = f"127.0.0.1:{free_loopback_port()}"
     result = invoke("status", "--target", target, "--timeout", "1")
@@ -360,7 +358,7 @@ def test_serve_graph_process_answers_status_and_stops_cleanly_on_sigterm(kafka_b
     import signal
     import subprocess
 
-    from linksyn.common.net import free_loopback_port
+    from tests.tooling.ports import free_loopback_port
 
     grpc_port, metrics_port = free_loopback_port(), free_loopback_port()
     env = {

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from linksyn.cli import app
 from linksyn.config import ConfigError, LinksynConfig, config_to_yaml, load_config
+from typer.testing import CliRunner
 
 YAML = """
 bus:
@@ -54,7 +53,7 @@ def test_yaml_overrides_defaults_and_keeps_the_rest(config_file: Path):
     assert cfg.runtime.batch_size == 8
     # Siblings not named in the file keep their defaults.
     assert cfg.bus.kafka.linger_ms == 5 and cfg.bus.topics.seeds == "linksyn.seeds"
-    assert cfg.runtime.max_attempts == 3
+    assert cfg.runtime.retry.max_attempts == 3
 
 
 def test_env_beats_yaml_and_nested_overrides_merge(config_file: Path, monkeypatch: pytest.MonkeyPatch):

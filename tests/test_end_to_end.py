@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from linksyn.common.seeds import SeedReader
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +29,7 @@ def test_seeds_to_dataset_with_real_smollm2(backend: str, request: pytest.Fixtur
     cfg = tmp_path / "linksyn.yaml"
     cfg.write_text(yaml.safe_dump({
         "extractor": {"model": model},
-        "sampler": {"embedded_paths": 12},
+        "sampler": {"max_paths": 12},
         # SmolLM2-135M often echoes a seed; the copy filter has its own tests, here the plumbing is under test.
         "synth": {"model": model, "max_tokens": 256, "max_copy_overlap": 1.0},
     }))

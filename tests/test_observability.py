@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from linksyn.common.bus.tansu import TansuBroker
-from linksyn.common.net import free_loopback_port
+from tests.tooling.ports import free_loopback_port
+from tests.tooling.tansu import TansuBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = ROOT / ".tools" / "bin" / "prometheus"

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from linksyn import pipeline
+from linksyn import pipeline, registry
 from linksyn.common.seeds import SeedReader
 from linksyn.config import LinksynConfig
 from linksyn.pipeline import (
@@ -24,8 +23,6 @@ from linksyn.pipeline import (
     STATUS_TIMED_OUT,
     PipelineError,
     SeedInput,
-    StageUnavailable,
-    import_app,
     run_pipeline,
     select_stages,
 )
@@ -39,13 +36,13 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "seeds"
 
 @pytest.fixture
 def test_stages(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """linksyn.pipeline.STAGES pointing at tests/fixtures/pipeline_stages (fresh module state per test)."""
+    """linksyn.registry.SERVICES pointing at tests/fixtures/pipeline_stages (fresh module state per test)."""
     monkeypatch.syspath_prepend(str(FIXTURES.parent))
     for mod in [m for m in sys.modules if m == "pipeline_stages" or m.startswith("pipeline_stages.")]:
         monkeypatch.delitem(sys.modules, mod)
-    from pipeline_stages import STAGES
+    from pipeline_stages import SERVICES, STAGES
 
-    monkeypatch.setattr(pipeline, "STAGES", STAGES)
+    monkeypatch.setattr(registry, "SERVICES", SERVICES)
     return STAGES
 
 
@@ -127,9 +124,9 @@ def test_a_failing_build_fails_the_run_before_any_seed_is_read(test_stages, tmp_
 
 def test_a_broken_import_is_a_failure_not_absence(test_stages, tmp_path: Path):
     with pytest.raises(ModuleNotFoundError, match="linksyn_no_such_dependency"):
-        import_app("broken_import")
-    with pytest.raises(StageUnavailable):
-        import_app("absent")
+        registry.import_app("broken_import")
+    with pytest.raises(registry.StageUnavailable):
+        registry.import_app("absent")
     report = run_pipeline(fast_cfg(), seeds_with_poison(tmp_path), tmp_path / "out", ["broken_import"], echo=lambda _: None)
     assert report["status"] == "failed"
     assert report["stages"]["broken_import"]["status"] == STATUS_FAILED
@@ -151,18 +148,10 @@ def test_timeout_stops_a_stage_that_never_finishes(test_stages, tmp_path: Path, 
 
 def test_select_stages_orders_and_validates(test_stages):
     assert select_stages(["collect", " annotate"]) == ["annotate", "collect"]
-    with pytest.raises(PipelineError, match="unknown stage\\(s\\) 'nope'"):
+    with pytest.raises(PipelineError, match="unknown service\\(s\\) 'nope'"):
         select_stages(["nope"])
     with pytest.raises(PipelineError, match="no stages selected"):
         select_stages([""])
-
-
-def test_real_stage_registry_names_the_service_apps():
-    # Not patched: the real registry, in pipeline order, with the trainer opt-in.
-    assert list(pipeline.STAGES) == ["extractor", "graph", "sampler", "synth", "sink", "trainer"]
-    assert all(m.startswith("linksyn.") and m.endswith(".app") for m in pipeline.STAGES.values())
-    assert "trainer" not in pipeline.DEFAULT_STAGES
-    assert set(pipeline.available_stages()) == set(pipeline.STAGES)
 
 
 def test_embedded_config_puts_state_under_out_unless_configured(tmp_path: Path):
@@ -170,13 +159,17 @@ def test_embedded_config_puts_state_under_out_unless_configured(tmp_path: Path):
 
     cfg = LinksynConfig()
     cfg.bus.kind = "kafka"
-    cfg.synth.sink.output_dir = "s3://bucket/qa"  # explicitly configured: kept
+    cfg.sink.output_dir = "s3://bucket/qa"  # explicitly configured: kept
     got = embedded_config(cfg, tmp_path)
     assert got.bus.kind == "memory" and cfg.bus.kind == "kafka"  # a copy; the caller's config is untouched
     assert got.graph.snapshot_url == str(tmp_path / "graph")
-    assert got.synth.sink.output_dir == "s3://bucket/qa"
+    assert got.sink.output_dir == "s3://bucket/qa"
     assert got.trainer.dataset == str(tmp_path / "dataset") and got.trainer.out_dir == str(tmp_path / "trainer")
     assert got.sampler.state_path == str(tmp_path / "sampler-state.json")
+    # Finite: 2 paths per seed unless the configuration bounds the sampler itself; the sampler reads the run's graph.
+    assert got.sampler.paths_per_seed == 2 and got.section("sampler").snapshot_store == str(tmp_path / "graph")
+    cfg.sampler.max_paths = 16
+    assert embedded_config(cfg, tmp_path).sampler.paths_per_seed == 0
 
 
 def test_run_pipeline_refuses_a_previous_run(test_stages, tmp_path: Path):
@@ -221,16 +214,16 @@ def test_an_error_while_feeding_is_reported_and_stages_are_shut_down(test_stages
 
 
 def test_each_stage_loop_gets_its_per_stage_runtime(test_stages, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from linksyn.common.runtime import loop as loop_mod
+    from linksyn.common.runtime import host as host_mod
 
     seen: dict[str, int] = {}
 
-    class Recording(loop_mod.ConsumerLoop):
+    class Recording(host_mod.ConsumerLoop):
         def __init__(self, bus, stage, cfg, topics, group):
             seen[stage.name] = cfg.batch_size
             super().__init__(bus, stage, cfg, topics, group)
 
-    monkeypatch.setattr(loop_mod, "ConsumerLoop", Recording)
+    monkeypatch.setattr(host_mod, "ConsumerLoop", Recording)
     cfg = fast_cfg()
     cfg.runtime.batch_size = 16
     # the fixture's stages have their own names; the real ones are a Literal of the six service names

@@ -22,22 +22,24 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from linksyn.common.bus import InMemoryBus
+from linksyn.common.bus.base import Message
+from linksyn.common.config import ServerConfig
+from linksyn.common.runtime.grpc_server import build_grpc_server, grpc_channel
+from linksyn.common.runtime.parts import ServiceParts
+from linksyn.registry import build_service
+from linksyn.v1 import common_pb2, extractor_pb2, extractor_pb2_grpc, records_pb2
 from pydantic import SecretStr
 
 from tests.common.llm.test_openai import ScriptedServer
 from tests.common.runtime.certs import self_signed_cert
-from tests.common.runtime.service_parts import SERVICES, build_every_service, local_config
+from tests.common.runtime.service_parts import (
+    SERVICES,
+    build_every_service,
+    local_config,
+)
 from tests.graph.graph_fixtures import HAND_SEEDS, annotated
-
-from linksyn.common.bus import InMemoryBus
-from linksyn.common.bus.base import Message
-from linksyn.common.config import ServerConfig
-from linksyn.common.net import free_loopback_port
-from linksyn.common.runtime.grpc_server import build_grpc_server, grpc_channel
-from linksyn.common.runtime.parts import ServiceParts
-from linksyn.graph.app import build as build_graph
-from linksyn.sampler.app import build as build_sampler
-from linksyn.v1 import common_pb2, extractor_pb2, extractor_pb2_grpc, records_pb2
+from tests.tooling.ports import free_loopback_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -128,19 +130,19 @@ def test_a_real_service_over_tls_serves_tls_clients_and_refuses_plaintext(
 def test_the_sampler_streams_snapshots_from_a_graph_that_requires_the_token(tmp_path: Path) -> None:
     cfg = local_config(tmp_path)
     cfg.server.grpc_token = SecretStr(TOKEN)
-    graph = build_graph(cfg, InMemoryBus())
+    graph = build_service("graph", cfg, InMemoryBus())
     msgs = [Message(cfg.bus.topics.seed_kps, 0, i, None, annotated(*s).SerializeToString())
             for i, s in enumerate(HAND_SEEDS)]
     graph.stage.process(msgs)
     graph.stage.close()  # publishes the snapshot the servicer serves
     for port in _serve(graph, grpc_token=SecretStr(TOKEN)):
         cfg.sampler.graph_target = f"127.0.0.1:{port}"
-        sampler = build_sampler(cfg, InMemoryBus())
-        service = sampler.servicers[0][1].service
+        sampler = build_service("sampler", cfg, InMemoryBus())
+        service = sampler.servicers[0][1].live
         assert service.refresh() is True
         assert service.sampler.snapshot.n_seeds == len(HAND_SEEDS)
         cfg.server.grpc_token = SecretStr("not-" + TOKEN)  # a sampler holding the wrong token is refused
-        refused = build_sampler(cfg, InMemoryBus()).servicers[0][1].service
+        refused = build_service("sampler", cfg, InMemoryBus()).servicers[0][1].live
         with pytest.raises(grpc.RpcError) as e:
             refused.refresh()
         assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -178,7 +180,7 @@ def test_no_secret_in_logs_metrics_or_config_show_of_a_real_service(tmp_path: Pa
         "LINKSYN_EXTRACTOR__MODE": "llm",
         "LINKSYN_EXTRACTOR__MODEL": f"openai:{llm.url}#served-model",
         "LINKSYN_EXTRACTOR__KP_MERGE": "false",
-        "LINKSYN_EXTRACTOR__LLM__MAX_ATTEMPTS": "1",
+        "LINKSYN_EXTRACTOR__LLM__RETRY__MAX_ATTEMPTS": "1",
         "OPENAI_API_KEY": API_KEY,
     }
     log_path = tmp_path / "serve.log"
@@ -262,9 +264,8 @@ def test_config_errors_never_quote_a_secret(tmp_path: Path, monkeypatch: pytest.
 
 def test_status_takes_the_token_from_the_environment(every_service: dict[str, ServiceParts]) -> None:
     """`linksyn status` reads LINKSYN_SERVER__GRPC_TOKEN, so the token need not appear on a command line."""
-    from typer.testing import CliRunner
-
     from linksyn.cli import app
+    from typer.testing import CliRunner
 
     for port in _serve(every_service["graph"], grpc_token=SecretStr(TOKEN)):
         target = f"127.0.0.1:{port}"
@@ -282,7 +283,7 @@ def test_the_sampler_streams_snapshots_from_a_graph_over_tls(tmp_path: Path) -> 
     cert, key = self_signed_cert(tmp_path)
     cfg = local_config(tmp_path)
     cfg.server.grpc_token = SecretStr(TOKEN)
-    graph = build_graph(cfg, InMemoryBus())
+    graph = build_service("graph", cfg, InMemoryBus())
     msgs = [Message(cfg.bus.topics.seed_kps, 0, i, None, annotated(*s).SerializeToString())
             for i, s in enumerate(HAND_SEEDS)]
     graph.stage.process(msgs)
@@ -290,10 +291,10 @@ def test_the_sampler_streams_snapshots_from_a_graph_over_tls(tmp_path: Path) -> 
     for port in _serve(graph, tls_cert=cert, tls_key=key, grpc_token=SecretStr(TOKEN)):
         cfg.sampler.graph_target = f"localhost:{port}"
         cfg.sampler.graph_tls_ca = cert
-        service = build_sampler(cfg, InMemoryBus()).servicers[0][1].service
+        service = build_service("sampler", cfg, InMemoryBus()).servicers[0][1].live
         assert service.refresh() is True
         assert service.sampler.snapshot.n_seeds == len(HAND_SEEDS)
         # Without the CA the sampler speaks plaintext to a TLS server: it gets nothing, and keeps no snapshot.
         cfg.sampler.graph_tls_ca = ""
-        plain = build_sampler(cfg, InMemoryBus()).servicers[0][1].service
+        plain = build_service("sampler", cfg, InMemoryBus()).servicers[0][1].live
         assert plain.refresh() is False

@@ -7,7 +7,7 @@ the one `LinksynConfig` that a YAML file and `LINKSYN_*` environment variables f
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -91,6 +91,17 @@ class BusConfig(Section):
 StageName = Literal["extractor", "graph", "sampler", "synth", "sink", "trainer"]
 
 
+class RetryConfig(Section):
+    """How often to try, and how long to wait between tries: initial, doubling, capped (linksyn.common.retry)."""
+
+    max_attempts: int = Field(default=3, ge=1)
+    """Attempts in all (the first one included) before giving up."""
+    backoff_initial_s: float = Field(default=0.2, ge=0)
+    """Delay before the first retry; it doubles with each further attempt."""
+    backoff_max_s: float = Field(default=10.0, ge=0)
+    """Longest delay between attempts (also caps a server's Retry-After)."""
+
+
 class StageRuntime(Section):
     """Consumer-loop settings of one stage that replace `runtime`'s (in `linksyn run` every stage shares one config;
     `linksyn serve NAME` applies NAME's entry too, so one file can serve every service). Unset fields keep
@@ -115,12 +126,9 @@ class RuntimeConfig(Section):
     """Longest wait to fill a batch before processing a partial one."""
     workers: int = Field(default=4, ge=1)
     """Threads running batches concurrently (out-of-order completion; commits stay in order)."""
-    max_attempts: int = Field(default=3, ge=1)
-    """Attempts per record before it goes to the dead-letter topic."""
-    backoff_initial_s: float = Field(default=0.2, ge=0)
-    """First retry delay; doubles each attempt."""
-    backoff_max_s: float = Field(default=10.0, ge=0)
-    """Longest retry delay."""
+    retry: RetryConfig = RetryConfig()
+    """Attempts per record before it goes to the dead-letter topic, and the backoff between them (a failing record is
+    retried alone)."""
     commit_interval_s: float = Field(default=1.0, gt=0)
     """How often finished offsets are committed."""
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
@@ -161,6 +169,15 @@ class ServerConfig(Section):
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Largest gRPC request message the server reads (bytes); a larger one is refused with RESOURCE_EXHAUSTED
     before it is parsed. Query fields have their own, smaller limits (e.g. graph.max_kp_chars for KP texts)."""
+
+
+class SharedConfig(Protocol):
+    """The sections every service reads besides its own (`linksyn.config.LinksynConfig` has them). A service's
+    wiring gets its own section and these, never another service's section."""
+
+    bus: BusConfig
+    runtime: RuntimeConfig
+    server: ServerConfig
 
 
 URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@")

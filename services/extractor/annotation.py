@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from linksyn.extractor.taxonomy import Taxonomy
+from linksyn.common.taxonomy import Taxonomy
 from linksyn.v1.records_pb2 import AnnotatedSeed, Seed
 
 

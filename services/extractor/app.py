@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from linksyn.common.bus.base import Bus
+from linksyn.common.config import SharedConfig
 from linksyn.common.llm import load_llm
 from linksyn.common.runtime.parts import ServiceParts
-from linksyn.config import LinksynConfig
+from linksyn.extractor.config import ExtractorConfig
 from linksyn.extractor.embedding import shared_embedder
 from linksyn.extractor.extractor import Extractor
 from linksyn.extractor.servicer import ExtractorServicer
@@ -13,13 +14,12 @@ from linksyn.extractor.stage import ExtractorStage
 from linksyn.v1 import extractor_pb2_grpc
 
 
-def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
+def build(cfg: ExtractorConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
     """The extractor service: consumes seeds, produces seed-kps. The bus is the loop's; the stage never touches it."""
-    ex = cfg.extractor
-    topics = cfg.bus.topics
-    llm = load_llm(ex.model, ex.llm) if ex.mode == "llm" else None
-    embedder = shared_embedder() if ex.mode == "keyphrase" or ex.kp_merge else None
-    stage = ExtractorStage(Extractor.from_config(ex, llm=llm, embedder=embedder), topics.seeds, topics.seed_kps)
+    topics = shared.bus.topics
+    llm = load_llm(cfg.model, cfg.llm) if cfg.mode == "llm" else None
+    embedder = shared_embedder() if cfg.mode == "keyphrase" or cfg.kp_merge else None
+    stage = ExtractorStage(Extractor.from_config(cfg, llm=llm, embedder=embedder), topics.seeds, topics.seed_kps)
     return ServiceParts(
         name="extractor",
         stage=stage,

@@ -31,7 +31,7 @@ class ExtractorConfig(Section):
     max_seed_chars: int = Field(default=4000, ge=100)
     """Question and answer are each cut to this many characters in the prompt."""
     taxonomy_path: str | None = None
-    """YAML taxonomy replacing the packaged default (`services/extractor/taxonomy.yaml` documents the format)."""
+    """YAML taxonomy replacing the packaged default (`services/common/taxonomy.yaml` documents the format)."""
     trust_seed_labels: bool = True
     """Labels a seed carries (discipline/subject -> discipline, MATH level or MMLU prefix -> difficulty) override
     the annotator's prediction."""

@@ -9,6 +9,7 @@ import threading
 from typing import Protocol, Sequence
 
 from linksyn.common.llm.base import LLM
+from linksyn.common.taxonomy import load_taxonomy
 from linksyn.extractor.annotation import Outcome
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.extractor.embedding import MiniLMEmbedder
@@ -17,7 +18,6 @@ from linksyn.extractor.kp_canon import KPCanon
 from linksyn.extractor.llm_annotator import LLMAnnotator
 from linksyn.extractor.prompt import ExtractionPrompt
 from linksyn.extractor.reply import ReplyLimits
-from linksyn.extractor.taxonomy import load_taxonomy
 from linksyn.v1.records_pb2 import Seed
 
 

@@ -35,11 +35,10 @@ from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-
+from linksyn.common.taxonomy import Taxonomy
 from linksyn.extractor.annotation import Annotation, Outcome, seed_labels
 from linksyn.extractor.difficulty import DifficultyModel, load_difficulty_model
 from linksyn.extractor.embedding import FlatTokens, MiniLMEmbedder, TokenMode
-from linksyn.extractor.taxonomy import Taxonomy
 from linksyn.v1.records_pb2 import Seed
 
 ANNOTATOR_VERSION = "keyphrase@v2"

@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import Sequence
 
 from linksyn.common.llm.base import LLM, ChatRequest, SamplingParams
+from linksyn.common.taxonomy import Taxonomy
 from linksyn.extractor.annotation import Annotation, Outcome, SeedLabels, seed_labels
 from linksyn.extractor.prompt import ExtractionPrompt
-from linksyn.extractor.reply import ReplyError, ReplyLimits, extraction_schema, parse_reply
-from linksyn.extractor.taxonomy import Taxonomy
+from linksyn.extractor.reply import (
+    ReplyError,
+    ReplyLimits,
+    extraction_schema,
+    parse_reply,
+)
 from linksyn.v1.records_pb2 import Seed
 
 

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from linksyn.common.taxonomy import Taxonomy
 from linksyn.extractor.reply import ReplyLimits
-from linksyn.extractor.taxonomy import Taxonomy
 
 PROMPT_DIR = Path(__file__).with_name("prompts")
 SEED_MARKER = "<!-- seed message -->"

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from linksyn.common.grades import MAX_GRADE, MIN_GRADE
 from linksyn.common.llm.reply import ReplyError, first_json_object
-from linksyn.extractor.taxonomy import Taxonomy
+from linksyn.common.taxonomy import Taxonomy
 
 _WS = re.compile(r"\s+")
 # Bullets, numbering and quotes a model wraps a list item in: "- ", "1. ", "* ", '"...'.
@@ -56,7 +57,7 @@ def extraction_schema(taxonomy: Taxonomy, limits: ReplyLimits) -> dict[str, Any]
             },
             "discipline": {"type": "string", "enum": taxonomy.discipline_names()},
             "subdiscipline": {"type": "string", "enum": taxonomy.subdiscipline_names()},
-            "difficulty": {"type": "integer", "minimum": 1, "maximum": 5},
+            "difficulty": {"type": "integer", "minimum": MIN_GRADE, "maximum": MAX_GRADE},
             "rationale": {"type": "string", "maxLength": _RATIONALE_CHARS},
         },
         "required": ["knowledge_points", "discipline", "subdiscipline", "difficulty"],
@@ -118,20 +119,20 @@ def validate_kps(raw: Any, limits: ReplyLimits, repairs: list[str]) -> list[str]
 
 
 def validate_difficulty(raw: Any, repairs: list[str]) -> int:
-    """An integer 1-5; numbers outside are clamped, non-numbers rejected."""
+    """A grade (MIN_GRADE..MAX_GRADE); numbers outside are clamped, non-numbers rejected."""
     value: float
     if isinstance(raw, bool) or raw is None:
-        raise ReplyError(f"difficulty must be an integer 1-5, got {raw!r}")
+        raise ReplyError(f"difficulty must be an integer {MIN_GRADE}-{MAX_GRADE}, got {raw!r}")
     if isinstance(raw, (int, float)):
         value = float(raw)
     elif isinstance(raw, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", raw):
         value = float(raw)
     else:
-        raise ReplyError(f"difficulty must be an integer 1-5, got {raw!r:.60}")
+        raise ReplyError(f"difficulty must be an integer {MIN_GRADE}-{MAX_GRADE}, got {raw!r:.60}")
     level = int(round(value))
-    if not 1 <= level <= 5:
-        repairs.append(f"difficulty {raw!r} clamped to 1-5")
-        level = min(5, max(1, level))
+    if not MIN_GRADE <= level <= MAX_GRADE:
+        repairs.append(f"difficulty {raw!r} clamped to {MIN_GRADE}-{MAX_GRADE}")
+        level = min(MAX_GRADE, max(MIN_GRADE, level))
     return level
 
 

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import time
+from typing import Any, Mapping
 
 import grpc
-
-import linksyn
-from linksyn.common.runtime.metrics import flattened_metrics
+from linksyn.common.runtime.stats import RuntimeStats
 from linksyn.extractor.stage import ExtractorStage
-from linksyn.v1 import common_pb2, extractor_pb2, extractor_pb2_grpc, records_pb2
+from linksyn.v1 import extractor_pb2, extractor_pb2_grpc, records_pb2
 
 
-class ExtractorServicer(extractor_pb2_grpc.ExtractorServiceServicer):
+class ExtractorServicer(RuntimeStats, extractor_pb2_grpc.ExtractorServiceServicer):
     """Annotates with the stage's own extractor (same model, prompt, taxonomy and KP vocabulary)."""
 
     def __init__(self, stage: ExtractorStage) -> None:
         self.stage = stage
-        self.started = time.monotonic()
+        self.stats_service = stage.name
 
     def Extract(self, request: extractor_pb2.ExtractRequest, context: grpc.ServicerContext) -> records_pb2.AnnotatedSeed:
         if not request.seed.question.strip():
@@ -29,18 +26,11 @@ class ExtractorServicer(extractor_pb2_grpc.ExtractorServiceServicer):
             context.abort(code, out.error or "annotation failed")
         return out.annotation.to_proto(request.seed)
 
-    def Stats(self, request: common_pb2.StatsRequest, context: grpc.ServicerContext) -> common_pb2.StatsReply:
+    def stats_details(self) -> Mapping[str, Any]:
         ex = self.stage.extractor
-        details = {
+        return {
             "totals": dict(ex.totals),
             "annotator": ex.annotator.annotator,
             "kp_vocabulary": len(ex.canon),
             "kp_merged": ex.canon.merged,
         }
-        return common_pb2.StatsReply(
-            service=self.stage.name,
-            version=linksyn.__version__,
-            uptime_s=time.monotonic() - self.started,
-            counters=flattened_metrics(self.stage.name),
-            details_json=json.dumps(details, sort_keys=True),
-        )

@@ -10,28 +10,29 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from google.protobuf.message import DecodeError
-
 from linksyn.common.bus.base import Message, OutRecord
 from linksyn.common.ids import content_id
-from linksyn.common.runtime.stage import Result, decode_batch
+from linksyn.common.runtime.stage import (
+    MalformedRecord,
+    Result,
+    decode_batch,
+    protobuf_decoder,
+)
 from linksyn.extractor import metrics
 from linksyn.extractor.extractor import Extractor
 from linksyn.v1.records_pb2 import Seed
 
 
-def decode_seed(value: bytes) -> Seed:
-    """A Seed from record bytes; ValueError with the reason if it is not one we can annotate."""
-    seed = Seed()
-    try:
-        seed.ParseFromString(value)
-    except DecodeError as e:
-        raise ValueError(f"malformed Seed protobuf ({len(value)} bytes): {e}") from e
+def check_seed(seed: Seed) -> None:
+    """A Seed we can annotate: a question is required; a missing id is derived as linksyn's seed readers do."""
     if not seed.question.strip():
-        raise ValueError(f"seed {seed.id!r} has an empty question")
+        raise MalformedRecord(f"seed {seed.id!r} has an empty question", "empty_question")
     if not seed.id:
-        seed.id = content_id(seed.question, seed.answer)  # as linksyn's seed readers derive it
-    return seed
+        seed.id = content_id(seed.question, seed.answer)
+
+
+decode_seed = protobuf_decoder(Seed, check_seed)
+"""A Seed from record bytes; MalformedRecord with the reason if it is not one we can annotate."""
 
 
 class ExtractorStage:

@@ -11,9 +11,8 @@ from typing import Literal
 
 import igraph as ig
 import numpy as np
-
+from linksyn.common.snapshots.graph import GraphSnapshot, StringTable
 from linksyn.graph.build import KPGraph
-from linksyn.graph.snapshot import GraphSnapshot, StringTable
 
 
 def upper_edges(snap: GraphSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

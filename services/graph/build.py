@@ -29,16 +29,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-
+from linksyn.common.grades import GRADES, MAX_GRADE
+from linksyn.common.snapshots.graph import GraphSnapshot, StringTable
 from linksyn.graph.edges import count_into, seed_pairs, sort_keys
 from linksyn.graph.interning import StringIndex, pack_strings
-from linksyn.graph.snapshot import GraphSnapshot, StringTable
 
 if TYPE_CHECKING:
     from linksyn.v1.records_pb2 import AnnotatedSeed
 
-N_GRADES = 5
-"""Difficulty grades 1..5; 0 means unknown."""
 _SHIFT = np.int64(32)
 _LOW = np.int64((1 << 32) - 1)
 _MAX_ID = (1 << 31) - 1  # ids are stored as int32 in snapshots
@@ -71,9 +69,9 @@ class SeedBatch:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries, expected {n} (one per seed)")
         d = np.asarray(self.difficulty)
-        bad = np.flatnonzero((d < 0) | (d > N_GRADES))
+        bad = np.flatnonzero((d < 0) | (d > MAX_GRADE))
         if len(bad):
-            raise ValueError(f"difficulty must be 0 (unknown) or 1..5, seed {self.seed_ids[bad[0]]!r} has {d[bad[0]]}")
+            raise ValueError(f"difficulty must be 0 (unknown) or a grade {GRADES}, seed {self.seed_ids[bad[0]]!r} has {d[bad[0]]}")
 
     def __len__(self) -> int:
         return len(self.seed_ids)
@@ -367,8 +365,8 @@ class KPGraph:
         pk64 = pk.astype(np.int64)
         popularity = np.bincount(pk64, minlength=n).astype(np.int64)
         diff = self._seed_diff.array().astype(np.int64)
-        hist = np.bincount(pk64 * (N_GRADES + 1) + diff[ps], minlength=n * (N_GRADES + 1))
-        hist = hist.reshape(n, N_GRADES + 1)[:, 1:].astype(np.int64)
+        hist = np.bincount(pk64 * (MAX_GRADE + 1) + diff[ps], minlength=n * (MAX_GRADE + 1))
+        hist = hist.reshape(n, MAX_GRADE + 1)[:, 1:].astype(np.int64)
         # Majority discipline; ties go to the alphabetically first name so the result ignores arrival order.
         names = self.disciplines
         nd = max(1, len(names))

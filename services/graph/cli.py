@@ -11,7 +11,7 @@ app = typer.Typer(help="Inspect knowledge-point graph snapshots.", no_args_is_he
 
 
 def _load(store_url: str, version: int):
-    from linksyn.graph.store import SnapshotStore
+    from linksyn.common.snapshots.store import SnapshotStore
 
     store = SnapshotStore(store_url)
     v = version or store.latest_version()

@@ -33,13 +33,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from linksyn.common.snapshots.graph import StringTable
+from linksyn.graph.compiled import inline, kernel
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
-
-from linksyn.graph.jit import inline, kernel
-from linksyn.graph.snapshot import StringTable
 
 _U64 = np.uint64
 _C0, _C1 = _U64(0x9E3779B97F4A7C15), _U64(0xBF58476D1CE4E5B9)  # odd multipliers (golden ratio, splitmix64)
@@ -110,7 +109,7 @@ def pack_strings(items: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), np.uint8), np.fromiter(map(len, encoded), np.int64, len(encoded))
 
 
-# ---- compiler intrinsics (here, beside the kernels that use them: see linksyn.graph.jit) -------------------------
+# ---- compiler intrinsics (here, beside the kernels that use them: see linksyn.graph.compiled) -------------------------
 
 
 @intrinsic

@@ -7,23 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
-
-from linksyn.graph.snapshot import GraphSnapshot
-
-
-def _load_normaliser() -> Callable[[str], str]:
-    """The extractor's KP normaliser (so lookups match what the extractor produced), else lowercase + strip."""
-    try:
-        from linksyn.extractor.kp_canon import canonical_form
-    except ImportError:
-        return lambda text: " ".join(text.lower().split())
-    return canonical_form
-
-
-normalise_kp = _load_normaliser()
+from linksyn.common.kp_form import canonical_form
+from linksyn.common.snapshots.graph import GraphSnapshot
 
 
 @dataclass(frozen=True)
@@ -49,7 +36,7 @@ class SnapshotIndex:
         """KP id of `text`: as given, else in normalised form; None if unknown."""
         i = self._by_text.get(text)
         if i is None:
-            i = self._by_text.get(normalise_kp(text))
+            i = self._by_text.get(canonical_form(text))
         return i
 
     def check(self, kp: int) -> int:

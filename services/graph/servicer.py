@@ -10,13 +10,13 @@ import threading
 from typing import Any, Iterator, Mapping, Protocol
 
 import grpc
-
 from linksyn.common.config import redact_url_passwords
-from linksyn.common.runtime.service import RuntimeStats
-from linksyn.graph import analysis, wire
+from linksyn.common.runtime.stats import RuntimeStats
+from linksyn.common.snapshots import wire
+from linksyn.common.snapshots.graph import GraphSnapshot
+from linksyn.common.snapshots.store import SnapshotStore
+from linksyn.graph import analysis
 from linksyn.graph.query import SnapshotIndex
-from linksyn.graph.snapshot import GraphSnapshot
-from linksyn.graph.store import SnapshotStore
 from linksyn.v1 import graph_pb2, graph_pb2_grpc
 
 

@@ -18,37 +18,34 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Mapping, Sequence
-
-from google.protobuf.message import DecodeError
+from typing import Callable, Mapping, Sequence
 
 from linksyn.common.bus.base import Message, TopicPartition
 from linksyn.common.config import TopicsConfig
-from linksyn.common.runtime.stage import PermanentError, Result
+from linksyn.common.grades import GRADES, UNKNOWN, is_grade
+from linksyn.common.runtime.stage import (
+    MalformedRecord,
+    Result,
+    decode_batch,
+    protobuf_decoder,
+)
+from linksyn.common.snapshots.graph import GraphSnapshot
+from linksyn.common.snapshots.store import SnapshotStore
 from linksyn.graph import metrics
-from linksyn.graph.build import N_GRADES, KPGraph, SeedBatch
+from linksyn.graph.build import KPGraph, SeedBatch
 from linksyn.graph.config import GraphConfig
-from linksyn.graph.snapshot import GraphSnapshot
-from linksyn.graph.store import SnapshotStore
 from linksyn.v1.records_pb2 import AnnotatedSeed
 
 log = logging.getLogger(__name__)
 
 
-class MalformedSeed(PermanentError):
-    """An AnnotatedSeed the graph can never ingest; `reason` is a short code (metrics label)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+def annotated_seed_decoder(cfg: GraphConfig) -> Callable[[bytes], AnnotatedSeed]:
+    """The decoder of `linksyn.seed-kps` records under `cfg`'s limits (MalformedRecord saying what is wrong)."""
+    return protobuf_decoder(AnnotatedSeed, lambda msg: check_annotated_seed(msg, cfg))
 
 
-def decode_annotated_seed(value: bytes, cfg: GraphConfig) -> AnnotatedSeed:
-    """Parse and validate one `linksyn.seed-kps` record; raises MalformedSeed saying what is wrong."""
-    try:
-        msg = AnnotatedSeed.FromString(value)
-    except DecodeError as e:
-        raise MalformedSeed("undecodable", f"not a valid AnnotatedSeed ({len(value)} bytes): {e}") from None
+def check_annotated_seed(msg: AnnotatedSeed, cfg: GraphConfig) -> None:
+    """An AnnotatedSeed the graph can ingest; MalformedRecord with a reason code otherwise."""
     sid = msg.seed.id
     if cfg.reject_unknown_fields:
         size = msg.ByteSize()
@@ -56,39 +53,37 @@ def decode_annotated_seed(value: bytes, cfg: GraphConfig) -> AnnotatedSeed:
         probe.CopyFrom(msg)
         probe.DiscardUnknownFields()
         if probe.ByteSize() != size:
-            raise MalformedSeed(
-                "unknown_fields",
+            raise MalformedRecord(
                 f"AnnotatedSeed {sid!r} carries {size - probe.ByteSize()} bytes of fields unknown to this schema "
-                "(producer newer than the graph service?)",
+                "(producer newer than the graph service?)", "unknown_fields"
             )
     if not sid:
-        raise MalformedSeed("no_seed_id", "AnnotatedSeed has an empty seed.id")
+        raise MalformedRecord("AnnotatedSeed has an empty seed.id", "no_seed_id")
     n = len(msg.kps)
     if n == 0:
-        raise MalformedSeed("no_kps", f"AnnotatedSeed {sid!r} has no KPs")
+        raise MalformedRecord(f"AnnotatedSeed {sid!r} has no KPs", "no_kps")
     if n > cfg.max_kps_per_seed:
-        raise MalformedSeed(
-            "too_many_kps", f"AnnotatedSeed {sid!r} has {n} KPs, more than graph.max_kps_per_seed={cfg.max_kps_per_seed}"
+        raise MalformedRecord(
+            f"AnnotatedSeed {sid!r} has {n} KPs, more than graph.max_kps_per_seed={cfg.max_kps_per_seed}", "too_many_kps"
         )
     for kp in msg.kps:
         if not kp.strip():
-            raise MalformedSeed("empty_kp", f"AnnotatedSeed {sid!r} has an empty KP among {list(msg.kps)!r}")
+            raise MalformedRecord(f"AnnotatedSeed {sid!r} has an empty KP among {list(msg.kps)!r}", "empty_kp")
         if len(kp) > cfg.max_kp_chars:
-            raise MalformedSeed(
-                "kp_too_long",
+            raise MalformedRecord(
                 f"AnnotatedSeed {sid!r} has a KP of {len(kp)} characters (graph.max_kp_chars={cfg.max_kp_chars}): "
-                f"{kp[:60]!r}...",
+                f"{kp[:60]!r}...", "kp_too_long"
             )
     text = len(msg.seed.question) + len(msg.seed.answer)
     if text > cfg.max_seed_text_chars:
-        raise MalformedSeed(
-            "oversized",
+        raise MalformedRecord(
             f"AnnotatedSeed {sid!r} has {text} characters of question+answer "
-            f"(graph.max_seed_text_chars={cfg.max_seed_text_chars})",
+            f"(graph.max_seed_text_chars={cfg.max_seed_text_chars})", "oversized"
         )
-    if not 0 <= msg.difficulty <= N_GRADES:
-        raise MalformedSeed("bad_difficulty", f"AnnotatedSeed {sid!r} has difficulty {msg.difficulty}, expected 0..5")
-    return msg
+    if not (is_grade(msg.difficulty) or msg.difficulty == UNKNOWN):
+        raise MalformedRecord(
+            f"AnnotatedSeed {sid!r} has difficulty {msg.difficulty}, expected 0 or a grade {GRADES}", "bad_difficulty"
+        )
 
 
 class GraphStage:
@@ -104,6 +99,7 @@ class GraphStage:
         self.name = service
         self.input_topics = [topics.seed_kps]
         self.store = store if store is not None else SnapshotStore(cfg.snapshot_url, keep=cfg.snapshot_keep)
+        self._decode = annotated_seed_decoder(cfg)
         self._lock = threading.Lock()
         self._m_ingested = metrics.SEEDS_INGESTED.labels(service=service)
         self._m_replayed = metrics.SEEDS_REPLAYED.labels(service=service)
@@ -134,15 +130,11 @@ class GraphStage:
     # ---- Stage -------------------------------------------------------------------------------------------------
 
     def process(self, batch: Sequence[Message]) -> list[Result]:
-        results: list[Result] = []
-        good: list[AnnotatedSeed] = []
-        for m in batch:
-            try:
-                good.append(decode_annotated_seed(m.value, self.cfg))
-                results.append(Result.ok())
-            except MalformedSeed as e:
-                metrics.SEEDS_REJECTED.labels(service=self.name, reason=e.reason).inc()
-                results.append(Result.failed(f"{e.reason}: {e}", permanent=True))
+        decoded = decode_batch(batch, self._decode)
+        results = [decoded.failed.get(i) or Result.ok() for i in range(len(batch))]
+        for reason in decoded.reasons.values():
+            metrics.SEEDS_REJECTED.labels(service=self.name, reason=reason).inc()
+        good: list[AnnotatedSeed] = decoded.records
         if good:
             seeds = SeedBatch.from_annotated(good)
             with self._lock:

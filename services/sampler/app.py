@@ -1,48 +1,43 @@
-"""Wiring of the sampler service: snapshot source, SamplerService, the just-in-time producer, the probes stage
+"""Wiring of the sampler service: snapshot source, the live sampler, the lag-paced path producer, the probes stage
 and the SamplerService gRPC servicer."""
 
 from __future__ import annotations
 
 from linksyn.common.bus.base import Bus
+from linksyn.common.config import SharedConfig
 from linksyn.common.runtime.parts import ServiceParts
-from linksyn.config import LinksynConfig
-from linksyn.sampler.jit import JustInTimeProducer, group_lag
+from linksyn.common.runtime.publish import Publisher
+from linksyn.sampler.config import SamplerConfig
+from linksyn.sampler.live import SERVICE, LiveSampler, grpc_source, store_source
+from linksyn.sampler.pacing import LagPacedProducer, group_lag
 from linksyn.sampler.servicer import SamplerServicer
-from linksyn.sampler.service import SamplerService, grpc_source, store_source
 from linksyn.sampler.stage import ProbesStage
 from linksyn.v1 import sampler_pb2_grpc
 
 
-def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
+def build(cfg: SamplerConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
     """The sampler: walks the newest graph snapshot (gRPC from sampler.graph_target, else the snapshot store at
-    sampler.snapshot_store or graph.snapshot_url), emits paths just in time, shifts targets on probe reports.
-    On the in-memory bus (`linksyn run`) it emits exactly `embedded_paths` paths and stops; on Kafka it runs until
-    stopped, or until `max_paths` paths were emitted in all when that is set."""
-    s = cfg.sampler
-    topics = cfg.bus.topics
+    sampler.snapshot_store), emits paths just in time, shifts targets on probe reports. It runs until stopped, or
+    until the limit of `SamplerConfig.path_limit` was emitted in all (`linksyn run` sets one)."""
+    topics = shared.bus.topics
     # The graph service asks the same bearer token as every linksyn service (server.grpc_token).
-    token = cfg.server.grpc_token.get_secret_value() if cfg.server.grpc_token is not None else None
+    token = shared.server.grpc_token.get_secret_value() if shared.server.grpc_token is not None else None
     source = (
-        grpc_source(s.graph_target, token=token, tls_ca=s.graph_tls_ca or None)
-        if s.graph_target
-        else store_source(s.snapshot_store or cfg.graph.snapshot_url)
+        grpc_source(cfg.graph_target, token=token, tls_ca=cfg.graph_tls_ca or None)
+        if cfg.graph_target
+        else store_source(cfg.snapshot_store)
     )
-    service = SamplerService(s, source, bus, topics.paths)
+    sampler = LiveSampler(cfg, source, Publisher(bus, SERVICE).publish, topics.paths)
     bus.ensure_topics({topics.paths: topics.partitions})
-    lag = group_lag(bus, s.lag_group, topics.paths)
-    embedded = cfg.bus.kind == "memory"
-    limit = (s.embedded_paths or None) if embedded else (s.max_paths or None)
-    auto_limit = (lambda n_seeds: min(2 * n_seeds, s.embedded_paths_cap)) if embedded and limit is None else None
-    producer = JustInTimeProducer(service, lag, s.lag_target, s.batch_size, s.lag_poll_s, s.refresh_s, limit, auto_limit)
-
-    def close() -> None:
-        service.persist()
-
+    producer = LagPacedProducer(
+        sampler, group_lag(bus, cfg.lag_group, topics.paths), cfg.lag_target, cfg.batch_size, cfg.lag_poll_s,
+        cfg.refresh_s, limit=cfg.path_limit,
+    )
     return ServiceParts(
-        name="sampler",
-        stage=ProbesStage(service, topics.probes),
-        servicers=[(sampler_pb2_grpc.add_SamplerServiceServicer_to_server, SamplerServicer(service))],
+        name=SERVICE,
+        stage=ProbesStage(sampler, topics.probes),
+        servicers=[(sampler_pb2_grpc.add_SamplerServiceServicer_to_server, SamplerServicer(sampler))],
         service_names=["linksyn.v1.SamplerService"],
         background=[producer],
-        close=close,
+        close=sampler.persist,
     )

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import typer
-
 from linksyn.sampler.config import SamplerConfig
 from linksyn.sampler.records import path_json, path_records
-from linksyn.sampler.sampler import Sampler, WalkParams
+from linksyn.sampler.sampler import Sampler
 from linksyn.sampler.targets import Targets
 
 
@@ -25,7 +24,7 @@ def sample(
     eta: float = typer.Option(SamplerConfig().eta, help="Feedback gain of the distribution gate."),
 ) -> None:
     """Print n paths of the latest snapshot in GRAPH as JSON lines (kps, seeds with id/question/answer/knowledge_points)."""
-    from linksyn.graph.store import SnapshotStore
+    from linksyn.common.snapshots.store import SnapshotStore
 
     if not graph.is_dir():
         raise typer.BadParameter(f"{str(graph)!r} is not a directory", param_hint="--graph")
@@ -35,6 +34,6 @@ def sample(
     if walker not in ("value", "uniform", "weight"):
         raise typer.BadParameter(f"walker must be value, uniform or weight, got {walker!r}", param_hint="--walker")
     cfg = SamplerConfig(alpha=alpha, beta=beta, gamma=gamma, eta=eta, walker=walker)
-    s = Sampler(snap, WalkParams.from_config(cfg), Targets(default=cfg.default_targets), rng_seed=seed)
+    s = Sampler(snap, cfg.walk_params(), Targets(default=cfg.default_targets), rng_seed=seed)
     for rec in path_records(s.draw(n), snap):
         sys.stdout.write(json.dumps(path_json(rec), ensure_ascii=False) + "\n")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+from linksyn.common.config import Section
+from linksyn.common.grades import check_grade_keys
+from linksyn.common.modes import check_mode_names
 from pydantic import Field, model_validator
 
-from linksyn.common.config import Section
 
-
-class SamplerConfig(Section):
-    """The sampler stage: value-function walks over graph snapshots (DESIGN.md, "Knowledge value function")."""
+class WalkParams(Section):
+    """Everything that shapes a walk (the domain's parameters; SamplerConfig is a WalkParams plus the service's own
+    settings). Immutable in use: `Sampler.set_params` replaces it with a validated copy."""
 
     alpha: float = 0.25
     """Popularity exponent of V = pop^alpha * (1 + cov)^-beta: > 0 favours core (popular) KPs."""
@@ -45,17 +47,8 @@ class SamplerConfig(Section):
     seed_scan_cap: int = Field(default=64, ge=1)
     """Most candidate seeds examined per edge when picking the least-used shared seed: an edge shared by more seeds
     is scanned over a random cyclic window of this size (exact least-used when the edge has at most this many)."""
-    discipline_targets: dict[str, float] = {}
-    """Discipline -> target share of paths, a path's discipline being its start KP's (normalised over the
-    disciplines present; a present discipline not listed gets 0). Empty: see `default_targets`."""
-    difficulty_targets: dict[str, float] = {}
-    """Difficulty grade "1".."5" -> target share of paths, by the start KP's modal grade (as discipline_targets).
-    Empty: see `default_targets`."""
-    default_targets: Literal["uniform", "natural"] = "natural"
-    """Targets of an attribute with no explicit shares: 'uniform' over the classes present in the snapshot, or
-    'natural' (each class's share of KP popularity, i.e. of seed attachments)."""
     mode_mix: dict[str, float] = {"link": 0.6, "multi_grade": 0.2, "hard": 0.2}
-    """Synthesis mode shares drawn per path (link, multi_grade, hard)."""
+    """Synthesis mode shares drawn per path (the modes of linksyn.common.modes: link, multi_grade, hard)."""
     walker: Literal["value", "uniform", "weight"] = "value"
     """'value' (V*D guided), 'uniform' (MathScale-style baseline: uniform start and neighbour), 'weight'
     (edge-weight-only baseline: uniform start, neighbour proportional to w^gamma)."""
@@ -69,6 +62,40 @@ class SamplerConfig(Section):
     control_fraction: float = Field(default=0.2, gt=0)
     """A committed batch is at most this fraction of the paths emitted so far (at least min_batch): D's feedback
     on the realised shares stays fine-grained while the history is short (keep control_fraction * (1 + eta) < 1)."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "WalkParams":
+        if self.min_kps > self.max_kps:
+            raise ValueError(f"sampler.min_kps ({self.min_kps}) must be <= sampler.max_kps ({self.max_kps})")
+        if self.min_seeds > self.max_seeds:
+            raise ValueError(f"sampler.min_seeds ({self.min_seeds}) must be <= sampler.max_seeds ({self.max_seeds})")
+        check_mode_names(self.mode_mix, "sampler.mode_mix")
+        if not self.mode_mix or sum(self.mode_mix.values()) <= 0 or min(self.mode_mix.values()) < 0:
+            raise ValueError(f"sampler.mode_mix needs non-negative shares with a positive sum, got {self.mode_mix}")
+        return self
+
+    def walk_params(self) -> "WalkParams":
+        """Just the walk parameters (of a SamplerConfig: without the service's settings)."""
+        return WalkParams(**{name: getattr(self, name) for name in WalkParams.model_fields})
+
+    def with_changes(self, **changes: object) -> "WalkParams":
+        """A validated copy with `changes` applied (ValueError naming the field for a bad value)."""
+        return WalkParams.model_validate(self.walk_params().model_dump() | changes)
+
+
+class SamplerConfig(WalkParams):
+    """The sampler stage: value-function walks over graph snapshots (DESIGN.md, "Knowledge value function"): the
+    walk parameters (WalkParams) plus targets, snapshot source, pacing, limits and state."""
+
+    discipline_targets: dict[str, float] = {}
+    """Discipline -> target share of paths, a path's discipline being its start KP's (normalised over the
+    disciplines present; a present discipline not listed gets 0). Empty: see `default_targets`."""
+    difficulty_targets: dict[str, float] = {}
+    """Difficulty grade "1".."5" -> target share of paths, by the start KP's modal grade (as discipline_targets).
+    Empty: see `default_targets`."""
+    default_targets: Literal["uniform", "natural"] = "natural"
+    """Targets of an attribute with no explicit shares: 'uniform' over the classes present in the snapshot, or
+    'natural' (each class's share of KP popularity, i.e. of seed attachments)."""
     rng_seed: int = 0
     """Seed of the sampler's random generator: same seed, snapshot and calls give the same paths."""
     graph_target: str = ""
@@ -77,8 +104,9 @@ class SamplerConfig(Section):
     """CA bundle (PEM file) to verify the graph service's TLS certificate against when it serves TLS
     (server.tls_cert); empty: plaintext to graph_target."""
     snapshot_store: str = ""
-    """Snapshot store URL/directory (the graph service's SnapshotStore) to load from when graph_target is empty,
-    e.g. in `linksyn run`."""
+    """Snapshot store URL/directory (the graph service's SnapshotStore) to load from when graph_target is empty.
+    Empty too: graph.snapshot_url of the same configuration (linksyn.config fills it in), the store the graph
+    service writes when the services share one config file and one store."""
     refresh_s: float = Field(default=30.0, gt=0)
     """How often to look for a newer snapshot; coverage counts carry over (keyed by KP text and seed id)."""
     lag_target: int = Field(default=2000, ge=1)
@@ -87,15 +115,24 @@ class SamplerConfig(Section):
     """Consumer group of synth (`linksyn.<service>`) whose lag on linksyn.paths is kept near lag_target."""
     lag_poll_s: float = Field(default=0.5, gt=0)
     """Wait between lag checks when the lag is at its target."""
-    embedded_paths: int = Field(default=0, ge=0)
-    """Paths `linksyn run` emits before the sampler stops; 0 = 2 per seed of the first snapshot, capped at
-    embedded_paths_cap."""
-    embedded_paths_cap: int = Field(default=10_000, ge=1)
-    """Upper bound of the automatic embedded_paths."""
     max_paths: int = Field(default=0, ge=0)
-    """Paths `linksyn serve sampler` emits in all before its producer stops (0 = unbounded, the service default).
-    Counted across restarts as far as the state file (state_path) records them; the embedded run uses
-    embedded_paths instead. For bounded runs: tests, a fixed-size dataset."""
+    """Paths the producer emits in all before it stops; 0 = no fixed number (see paths_per_seed). Counted across
+    restarts as far as the state file (state_path) records them. For bounded runs: tests, a fixed-size dataset."""
+    paths_per_seed: float = Field(default=0.0, ge=0)
+    """When max_paths is 0: stop after this many paths per seed of the first snapshot walked, at most
+    paths_per_seed_cap; 0 = run until stopped (the service default). `linksyn run` sets 2 unless max_paths or this
+    is set."""
+    paths_per_seed_cap: int = Field(default=10_000, ge=1)
+    """Upper bound of the limit that paths_per_seed gives."""
+
+    def path_limit(self, n_seeds: int) -> int | None:
+        """Paths to emit in all, given the seeds of the first snapshot walked; None = until stopped."""
+        if self.max_paths:
+            return self.max_paths
+        if self.paths_per_seed:
+            return min(max(1, round(self.paths_per_seed * n_seeds)), self.paths_per_seed_cap)
+        return None
+
     state_path: str = ""
     """File where coverage, seed-use and realised-share counters persist (atomically); empty: not persisted."""
     persist_every: int = Field(default=10_000, ge=1)
@@ -104,21 +141,10 @@ class SamplerConfig(Section):
     """Largest total-variation move of the targets per probe report (toward the buckets with a deficit)."""
 
     @model_validator(mode="after")
-    def _bounds(self) -> "SamplerConfig":
-        if self.min_kps > self.max_kps:
-            raise ValueError(f"sampler.min_kps ({self.min_kps}) must be <= sampler.max_kps ({self.max_kps})")
-        if self.min_seeds > self.max_seeds:
-            raise ValueError(f"sampler.min_seeds ({self.min_seeds}) must be <= sampler.max_seeds ({self.max_seeds})")
-        bad = set(self.mode_mix) - {"link", "multi_grade", "hard"}
-        if bad:
-            raise ValueError(f"sampler.mode_mix has unknown modes {sorted(bad)}; known: link, multi_grade, hard")
-        if not self.mode_mix or sum(self.mode_mix.values()) <= 0 or min(self.mode_mix.values()) < 0:
-            raise ValueError(f"sampler.mode_mix needs non-negative shares with a positive sum, got {self.mode_mix}")
+    def _targets(self) -> "SamplerConfig":
         for name, shares in (("discipline_targets", self.discipline_targets),
                              ("difficulty_targets", self.difficulty_targets)):
             if any(v < 0 for v in shares.values()):
                 raise ValueError(f"sampler.{name} has negative shares: {shares}")
-        bad_grades = set(self.difficulty_targets) - {"1", "2", "3", "4", "5"}
-        if bad_grades:
-            raise ValueError(f"sampler.difficulty_targets keys must be grades '1'..'5', got {sorted(bad_grades)}")
+        check_grade_keys(self.difficulty_targets, "sampler.difficulty_targets")
         return self

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from linksyn.graph.snapshot import GraphSnapshot, StringTable
+from linksyn.common.snapshots.graph import GraphSnapshot, StringTable
 
 
 def _index_of(names: list[str]) -> dict[str, int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from linksyn.common.ids import content_id
-from linksyn.graph.snapshot import GraphSnapshot
-from linksyn.sampler.sampler import MODES, PathBatch
+from linksyn.common.modes import mode_name
+from linksyn.common.snapshots.graph import GraphSnapshot
+from linksyn.sampler.sampler import PathBatch
 from linksyn.v1 import records_pb2
 
 
@@ -49,7 +50,7 @@ def path_records(batch: PathBatch, snap: GraphSnapshot) -> list[records_pb2.Walk
                 seeds=path_seeds,
                 target_discipline=snap.disciplines[d] if d >= 0 else "",
                 target_difficulty=int(batch.difficulty[i]),
-                mode=MODES[int(batch.mode[i])],
+                mode=int(batch.mode[i]),
                 graph_version=snap.version,
                 scores=batch.scores[i, : len(kps)].tolist(),
                 walker=batch.walker,
@@ -76,7 +77,7 @@ def path_json(p: records_pb2.WalkPath) -> dict:
         ],
         "target_discipline": p.target_discipline,
         "target_difficulty": p.target_difficulty,
-        "mode": p.mode,
+        "mode": mode_name(p.mode),
         "graph_version": p.graph_version,
         "scores": list(p.scores),
         "walker": p.walker,

@@ -18,54 +18,30 @@ mostly within its class.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
-
-from linksyn.graph.snapshot import GraphSnapshot
+from linksyn.common.grades import GRADE_KEYS
+from linksyn.common.modes import mode_value
+from linksyn.common.snapshots.graph import GraphSnapshot
+from linksyn.sampler.config import WalkParams
 from linksyn.sampler.counters import Counters
 from linksyn.sampler.seeds import EdgeSeedIndex, pick_seeds
-from linksyn.sampler.targets import DIFFICULTY_CLASSES, Targets, resolve_shares
-from linksyn.sampler.value import feedback_targets, knowledge_value, rake, shares, total_variation
-from linksyn.sampler.walk import RowMass, WalkGraph, Walker, row_mass, walk_with_positions
-
-WalkerKind = Literal["value", "uniform", "weight"]
-MODES = ["link", "multi_grade", "hard"]
-
-
-@dataclass(frozen=True)
-class WalkParams:
-    """Everything that shapes a walk (see SamplerConfig for each field's meaning)."""
-
-    alpha: float = 0.25
-    beta: float = 2.0
-    gamma: float = 1.0
-    eta: float = 3.0
-    eps: float = 1e-3
-    gate: bool = True
-    gate_max: float = 4.0
-    min_kps: int = 2
-    max_kps: int = 6
-    min_seeds: int = 3
-    max_seeds: int = 5
-    seed_scan_cap: int = 64
-    walker: WalkerKind = "value"
-    batch_size: int = 65_536
-    min_batch: int = 64
-    control_fraction: float = 0.2
-    mode_mix: tuple[tuple[str, float], ...] = (("link", 0.6), ("multi_grade", 0.2), ("hard", 0.2))
-
-    @classmethod
-    def from_config(cls, cfg) -> "WalkParams":  # cfg: linksyn.sampler.config.SamplerConfig
-        return cls(
-            alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma, eta=cfg.eta, eps=cfg.eps, gate=cfg.gate,
-            gate_max=cfg.gate_max,
-            min_kps=cfg.min_kps, max_kps=cfg.max_kps, min_seeds=cfg.min_seeds, max_seeds=cfg.max_seeds,
-            seed_scan_cap=cfg.seed_scan_cap, walker=cfg.walker, batch_size=cfg.batch_size,
-            min_batch=cfg.min_batch, control_fraction=cfg.control_fraction,
-            mode_mix=tuple(cfg.mode_mix.items()),
-        )
+from linksyn.sampler.targets import Targets, resolve_shares
+from linksyn.sampler.value import (
+    feedback_targets,
+    knowledge_value,
+    rake,
+    shares,
+    total_variation,
+)
+from linksyn.sampler.walk import (
+    RowMass,
+    Walker,
+    WalkGraph,
+    row_mass,
+    walk_with_positions,
+)
 
 
 @dataclass
@@ -81,7 +57,7 @@ class PathBatch:
     scores: np.ndarray  # float64 (n, max_kps): V*D of each KP when it was drawn, 0 padded
     discipline: np.ndarray  # int64 (n,): target discipline index (the start KP's discipline), -1 unknown
     difficulty: np.ndarray  # int64 (n,): target grade 1..5 (the start KP's modal grade), 0 unknown
-    mode: np.ndarray  # int64 (n,): index into MODES
+    mode: np.ndarray  # int64 (n,): SynthesisMode value (linksyn.common.modes)
     number: np.ndarray  # int64 (n,): running path number (the counter in the path id)
 
     def __len__(self) -> int:
@@ -173,7 +149,7 @@ class Sampler:
     # --- parameters and targets ------------------------------------------------------------------------------
 
     def set_params(self, **changes) -> None:
-        self.params = replace(self.params, **changes)
+        self.params = self.params.with_changes(**changes)
 
     def set_targets(self, targets: Targets) -> None:
         old = self.targets
@@ -188,14 +164,14 @@ class Sampler:
         """Target shares over (snapshot disciplines, grades 1..5)."""
         t = self.targets
         disc = resolve_shares(t.discipline, self.snapshot.disciplines, self._disc_present, self._disc_natural, t.default)
-        diff = resolve_shares(t.difficulty, DIFFICULTY_CLASSES, self._diff_present, self._diff_natural, t.default)
+        diff = resolve_shares(t.difficulty, GRADE_KEYS, self._diff_present, self._diff_natural, t.default)
         return disc, diff
 
     def resolved_target_dicts(self) -> tuple[dict[str, float], dict[str, float]]:
         disc, diff = self.resolved_targets()
         return (
             {c: float(s) for c, s, p in zip(self.snapshot.disciplines, disc, self._disc_present) if p},
-            {c: float(s) for c, s, p in zip(DIFFICULTY_CLASSES, diff, self._diff_present) if p},
+            {c: float(s) for c, s, p in zip(GRADE_KEYS, diff, self._diff_present) if p},
         )
 
     def realised_shares(self) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +179,7 @@ class Sampler:
         grades); paths whose start KP's class is unknown are not counted."""
         c = self.counters
         disc = np.array([c.discipline_counts.get(d, 0) for d in self.snapshot.disciplines], dtype=np.float64)
-        diff = np.array([c.difficulty_counts.get(g, 0) for g in DIFFICULTY_CLASSES], dtype=np.float64)
+        diff = np.array([c.difficulty_counts.get(g, 0) for g in GRADE_KEYS], dtype=np.float64)
         return shares(disc * self._disc_present), shares(diff * self._diff_present)
 
     # --- the value function ----------------------------------------------------------------------------------
@@ -328,10 +304,10 @@ class Sampler:
         scores = np.where(valid, s[safe], 0.0)
         disc = self._kp_disc[kps[:, 0]]
         grade_cls = self._kp_diff[kps[:, 0]]
-        names = [mname for mname, _ in p.mode_mix]
-        w = np.array([share for _, share in p.mode_mix], dtype=np.float64)
+        names = list(p.mode_mix)
+        w = np.array(list(p.mode_mix.values()), dtype=np.float64)
         mode_local = rng.choice(len(names), size=m, p=w / w.sum())
-        mode = np.array([MODES.index(x) for x in names], dtype=np.int64)[mode_local]
+        mode = np.array([mode_value(x) for x in names], dtype=np.int64)[mode_local]
         return PathBatch(
             graph_version=self.snapshot.version,
             walker=p.walker,
@@ -355,9 +331,9 @@ class Sampler:
         for i in np.flatnonzero(dc):
             name = self.snapshot.disciplines[i]
             c.discipline_counts[name] = c.discipline_counts.get(name, 0) + int(dc[i])
-        gc = np.bincount(batch.difficulty[batch.difficulty > 0] - 1, minlength=5)
+        gc = np.bincount(batch.difficulty[batch.difficulty > 0] - 1, minlength=len(GRADE_KEYS))
         for i in np.flatnonzero(gc):
-            g = DIFFICULTY_CLASSES[i]
+            g = GRADE_KEYS[i]
             c.difficulty_counts[g] = c.difficulty_counts.get(g, 0) + int(gc[i])
         c.paths_emitted += len(batch)
 
@@ -386,8 +362,8 @@ class Sampler:
                 "total_variation": total_variation(t_disc, r_disc) if r_disc.sum() else None,
             },
             "difficulty": {
-                "target": {g: float(t) for g, t, p in zip(DIFFICULTY_CLASSES, t_diff, self._diff_present) if p},
-                "realised": {g: float(r) for g, r, p in zip(DIFFICULTY_CLASSES, r_diff, self._diff_present) if p},
+                "target": {g: float(t) for g, t, p in zip(GRADE_KEYS, t_diff, self._diff_present) if p},
+                "realised": {g: float(r) for g, r, p in zip(GRADE_KEYS, r_diff, self._diff_present) if p},
                 "total_variation": total_variation(t_diff, r_diff) if r_diff.sum() else None,
             },
         }

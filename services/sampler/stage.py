@@ -4,37 +4,31 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from google.protobuf.message import DecodeError
-
 from linksyn.common.bus.base import Message
-from linksyn.common.runtime.stage import Result
-from linksyn.sampler.service import SamplerService
+from linksyn.common.runtime.stage import Result, decode_batch, protobuf_decoder
+from linksyn.sampler.live import LiveSampler
 from linksyn.v1 import records_pb2
+
+decode_probe_report = protobuf_decoder(records_pb2.ProbeReport)
 
 
 class ProbesStage:
     name = "sampler"
     concurrent_batches = False
 
-    def __init__(self, service: SamplerService, probes_topic: str) -> None:
-        self.service = service
+    def __init__(self, sampler: LiveSampler, probes_topic: str) -> None:
+        self.sampler = sampler
         self.input_topics = [probes_topic]
 
     def process(self, batch: Sequence[Message]) -> list[Result]:
-        out = []
-        for m in batch:
+        decoded = decode_batch(batch, decode_probe_report)
+        results = [decoded.failed.get(i) or Result.ok() for i in range(len(batch))]
+        for i, report in zip(decoded.slots, decoded.records):
             try:
-                report = records_pb2.ProbeReport.FromString(m.value)
-            except DecodeError as e:
-                out.append(Result.failed(f"not a ProbeReport ({len(m.value)} bytes): {e}", permanent=True))
-                continue
-            try:
-                self.service.apply_probes(report)
+                self.sampler.apply_probes(report)
             except LookupError as e:  # no snapshot yet: retry later
-                out.append(Result.failed(str(e)))
-                continue
-            out.append(Result.ok())
-        return out
+                results[i] = Result.failed(str(e))
+        return results
 
     def close(self) -> None:
-        self.service.persist()
+        self.sampler.persist()

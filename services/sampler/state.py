@@ -12,8 +12,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from linksyn.graph.snapshot import GraphSnapshot
+from linksyn.common.snapshots.graph import GraphSnapshot
 from linksyn.sampler.counters import Counters, decode_names, encode_names
 from linksyn.sampler.targets import Targets
 

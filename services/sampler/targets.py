@@ -12,8 +12,6 @@ from typing import Iterable, Literal
 
 import numpy as np
 
-DIFFICULTY_CLASSES = ["1", "2", "3", "4", "5"]
-
 
 @dataclass(frozen=True)
 class Targets:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from linksyn.common.bus.base import Bus
+from linksyn.common.config import SharedConfig
 from linksyn.common.llm import load_llm
 from linksyn.common.runtime.parts import ServiceParts
-from linksyn.config import LinksynConfig
+from linksyn.synth.config import SynthConfig
 from linksyn.synth.servicer import SynthServicer
 from linksyn.synth.stage import SynthStage
 from linksyn.synth.synthesis import Synthesizer
 from linksyn.v1 import synth_pb2_grpc
 
 
-def build(cfg: LinksynConfig, bus: Bus) -> ServiceParts:
+def build(cfg: SynthConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
     """The synth service: consumes paths, produces synth-qa. The bus is the loop's; the stage never touches it."""
-    topics = cfg.bus.topics
-    generator = load_llm(cfg.synth.model, cfg.synth.llm)
-    refiner = load_llm(cfg.synth.refiner_model, cfg.synth.llm) if cfg.synth.refiner_model else None
-    stage = SynthStage(Synthesizer(cfg.synth, generator, refiner), topics.paths, topics.synth_qa)
+    topics = shared.bus.topics
+    generator = load_llm(cfg.model, cfg.llm)
+    refiner = load_llm(cfg.refiner_model, cfg.llm) if cfg.refiner_model else None
+    stage = SynthStage(Synthesizer(cfg, generator, refiner), topics.paths, topics.synth_qa)
 
     def close() -> None:
         generator.close()

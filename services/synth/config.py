@@ -1,55 +1,14 @@
-"""Settings of the synth service (a section of LinksynConfig: `synth:` in YAML, `LINKSYN_SYNTH__*` in the env).
-
-The sink (dedup, decontamination, dataset shards) is configured in the nested `synth.sink` section.
-"""
+"""Settings of the synth service (a section of LinksynConfig: `synth:` in YAML, `LINKSYN_SYNTH__*` in the env)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
-
 from linksyn.common.config import Section
+from linksyn.common.grades import GradeNumber
 from linksyn.common.llm.config import LLMConfig
-
-
-class EvalSetConfig(Section):
-    """One evaluation set to decontaminate against."""
-
-    kind: Literal["mmlu", "cmmlu", "gsm8k"]
-    """Format: 'mmlu' (folder of headerless `<subject>_test.csv`: question, A-D, answer), 'cmmlu' (folder of CSV
-    with header `,Question,A,B,C,D,Answer`), 'gsm8k' (a JSONL file of {question, answer})."""
-    path: str
-    """Folder (mmlu, cmmlu: every *.csv under it) or file (gsm8k) to read."""
-
-
-class SinkConfig(Section):
-    """The sink: exact and near-duplicate removal, decontamination, dataset shards and card."""
-
-    output_dir: str = "dataset"
-    """Dataset folder: a local path or any fsspec URL (s3://bucket/prefix, gs://..., memory://...)."""
-    state_dir: str | None = None
-    """Where dedup state and the shard manifest persist (local path or fsspec URL); None = `<output_dir>/.sink-state`."""
-    formats: list[Literal["jsonl", "parquet"]] = ["parquet", "jsonl"]
-    """Shard formats written (each shard in every format). The first is the dataset card's default config."""
-    shard_records: int = Field(default=10_000, ge=1)
-    """Records per shard: a shard is written as soon as this many kept records are pending."""
-    flush_interval_s: float = Field(default=30.0, gt=0)
-    """A partial shard is written when its oldest pending record is this old (bounds uncommitted work)."""
-    near_dup_threshold: float = Field(default=0.8, gt=0, le=1)
-    """Estimated Jaccard similarity of question word shingles above which a record is a near duplicate."""
-    minhash_perm: int = Field(default=128, ge=16)
-    """MinHash permutations (signature length)."""
-    shingle_words: int = Field(default=3, ge=1)
-    """Words per shingle for near-duplicate detection."""
-    decontam_ngram: int = Field(default=13, ge=3)
-    """Word n-gram length for decontamination (13 as in GPT-3); CJK characters count as words."""
-    decontam_min_words: int = Field(default=8, ge=3)
-    """An eval question shorter than `decontam_ngram` words but at least this long is matched as one whole n-gram."""
-    eval_sets: list[EvalSetConfig] = []
-    """Evaluation sets whose questions must not leak into the dataset."""
-    dataset_name: str = "linksyn-synthetic-qa"
-    """Name in the dataset card's title."""
+from linksyn.common.modes import check_mode_names
+from pydantic import Field, model_validator
 
 
 class SynthConfig(Section):
@@ -62,8 +21,8 @@ class SynthConfig(Section):
     to keep CPU runs fast). Set it to a different, stronger model in real runs."""
     llm: LLMConfig = LLMConfig()
     """Backend options (timeouts, concurrency, batch size, device) of the generator and refiner engines."""
-    default_mode: Literal["link", "multi_grade", "hard"] = "link"
-    """Mode for a path that names none."""
+    default_mode: str = "link"
+    """Mode for a path that names none (one of linksyn.common.modes.MODES)."""
     prompt_version: str = "v1"
     """Version suffix of the prompt files used (`prompts/<mode>-<version>.md`)."""
     prompts_dir: str | None = None
@@ -78,9 +37,9 @@ class SynthConfig(Section):
     """Most completion tokens of a difficulty-rating request (hard mode)."""
     refine_max_tokens: int = Field(default=384, ge=16)
     """Most completion tokens of a refinement request."""
-    grades: list[int] = [2, 3, 4]
+    grades: list[GradeNumber] = [2, 3, 4]
     """multi_grade: the grade levels (1 primary .. 5 graduate) each STEM path is asked at, one request each."""
-    non_stem_grades: list[int] = [3]
+    non_stem_grades: list[GradeNumber] = [3]
     """multi_grade: grade levels for paths outside `stem_disciplines` (BoostQA puts STEM first)."""
     stem_disciplines: list[str] = [
         "stem", "mathematics", "math", "physics", "chemistry", "biology", "computer science", "engineering",
@@ -108,14 +67,10 @@ class SynthConfig(Section):
     """Word n-gram length of the verbatim-copy check."""
     max_copy_overlap: float = Field(default=0.6, gt=0, le=1)
     """A question sharing more than this share of its n-grams with one seed's question is dropped ('seed_copy')."""
-    sink: SinkConfig = SinkConfig()
-    """The sink service (`linksyn serve sink`)."""
 
     @model_validator(mode="after")
     def _check_grades(self) -> "SynthConfig":
-        bad = [g for g in [*self.grades, *self.non_stem_grades] if not 1 <= g <= 5]
-        if bad:
-            raise ValueError(f"grades must be 1..5, got {bad}")
+        check_mode_names([self.default_mode], "synth.default_mode")
         if not self.grades:
             raise ValueError("grades must name at least one grade level")
         return self

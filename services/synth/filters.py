@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from linksyn.common.text import detect_lang, ngram_overlap
 from linksyn.synth.parse import GeneratedQA
-from linksyn.synth.text import detect_lang, ngram_overlap
 
 # Every reason an item can be dropped for, in synth (the sink adds its own).
 DROP_REASONS = (

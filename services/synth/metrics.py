@@ -1,4 +1,4 @@
-"""Metrics of the synth and sink stages (prometheus_client default registry, labelled by `service`).
+"""Metrics of the synth stage (prometheus_client default registry, labelled by `service`).
 
 QA/s is `rate(linksyn_synth_qa_total[1m])`; tokens/s likewise from the token counters.
 """
@@ -25,17 +25,4 @@ SYNTH_BATCH_SECONDS = Histogram(
     "Wall time of synthesizing one batch of paths (every LLM round).",
     ["service"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
-)
-
-SINK_RECORDS = Counter(
-    "linksyn_sink_records_total", "SynthQA records seen by the sink, by outcome (kept, dropped, replay).",
-    ["service", "outcome"],
-)
-SINK_DROPPED = Counter(
-    "linksyn_sink_dropped_total", "Records the sink dropped, by reason (duplicate, near_duplicate, contaminated, "
-    "malformed).", ["service", "reason"],
-)
-SINK_SHARDS = Counter("linksyn_sink_shards_written_total", "Dataset shards written durably.", ["service"])
-SINK_RECORDS_WRITTEN = Counter(
-    "linksyn_sink_records_written_total", "Records written in durable dataset shards.", ["service"]
 )

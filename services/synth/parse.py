@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from linksyn.common.grades import MAX_GRADE, MIN_GRADE, is_grade
 from linksyn.common.llm.reply import ReplyError, first_json_object
 
 
@@ -44,8 +45,8 @@ def _difficulty(obj: dict[str, Any], required: bool) -> int:
         value = int(value.strip())
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise ReplyError(f"field 'difficulty' must be an integer 1..5, got {_clip(value)}")
+    if not is_grade(value):
+        raise ReplyError(f"field 'difficulty' must be an integer {MIN_GRADE}..{MAX_GRADE}, got {_clip(value)}")
     return value
 
 

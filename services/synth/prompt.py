@@ -17,12 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
+from linksyn.common.grades import MAX_GRADE, MIN_GRADE
 from linksyn.common.llm.base import ChatRequest, SamplingParams
 
 TASK_MARKER = "=== task ==="
 PROMPTS_DIR = Path(__file__).parent / "prompts"
-GRADE_NAMES = {1: "primary school", 2: "middle school", 3: "high school", 4: "undergraduate", 5: "graduate/competition"}
-
 # Anything that looks like a seed(s) tag, however spaced or cased: "<seed", "</ seeds", "< SEED".
 _TAG_LIKE = re.compile(r"<(\s*/?\s*seeds?\b)", re.IGNORECASE)
 
@@ -43,7 +42,7 @@ def qa_schema(
                 "type": "array", "items": {"type": "string", "maxLength": 40}, "minItems": 1, "maxItems": max_kps,
             },
             "discipline": {"type": "string", "maxLength": 40},
-            "difficulty": {"type": "integer", "minimum": 1, "maximum": 5},
+            "difficulty": {"type": "integer", "minimum": MIN_GRADE, "maximum": MAX_GRADE},
         },
         "required": ["question", "answer", "knowledge_points", "discipline", "difficulty"],
         "additionalProperties": False,
@@ -55,7 +54,7 @@ QA_SCHEMA = qa_schema()
 
 RATING_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"difficulty": {"type": "integer", "minimum": 1, "maximum": 5}},
+    "properties": {"difficulty": {"type": "integer", "minimum": MIN_GRADE, "maximum": MAX_GRADE}},
     "required": ["difficulty"],
     "additionalProperties": False,
 }

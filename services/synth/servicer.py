@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import time
+from typing import Any, Mapping
 
 import grpc
-
-import linksyn
-from linksyn.common.runtime.metrics import flattened_metrics
+from linksyn.common.runtime.stats import RuntimeStats
 from linksyn.synth.stage import SynthStage
-from linksyn.v1 import common_pb2, synth_pb2, synth_pb2_grpc
+from linksyn.v1 import synth_pb2, synth_pb2_grpc
 
 
-class SynthServicer(synth_pb2_grpc.SynthServiceServicer):
+class SynthServicer(RuntimeStats, synth_pb2_grpc.SynthServiceServicer):
     """Serves previews with the stage's own synthesizer (same models, prompts and filters)."""
 
     def __init__(self, stage: SynthStage) -> None:
         self.stage = stage
-        self.started = time.monotonic()
+        self.stats_service = stage.name
 
     def Synthesize(self, request: synth_pb2.SynthesizeRequest, context: grpc.ServicerContext) -> synth_pb2.SynthesizeReply:
         if not request.path.id:
@@ -29,18 +26,11 @@ class SynthServicer(synth_pb2_grpc.SynthServiceServicer):
             context.abort(code, out.error)
         return synth_pb2.SynthesizeReply(qa=out.qas, dropped=dict(out.dropped))
 
-    def Stats(self, request: common_pb2.StatsRequest, context: grpc.ServicerContext) -> common_pb2.StatsReply:
+    def stats_details(self) -> Mapping[str, Any]:
         synth = self.stage.synthesizer
-        details = {
+        return {
             "totals": dict(self.stage.totals),
             "generator": synth.generator.model_name,
             "refiner": synth.refiner.model_name if synth.refiner else None,
             "prompt_versions": sorted(t.id for t in synth.templates.values()),
         }
-        return common_pb2.StatsReply(
-            service=self.stage.name,
-            version=linksyn.__version__,
-            uptime_s=time.monotonic() - self.started,
-            counters=flattened_metrics(self.stage.name),
-            details_json=json.dumps(details, sort_keys=True),
-        )

@@ -11,25 +11,27 @@ import time
 from collections import Counter
 from typing import Sequence
 
-from google.protobuf.message import DecodeError
-
 from linksyn.common.bus.base import Message, OutRecord
-from linksyn.common.runtime.stage import Result, decode_batch
+from linksyn.common.modes import mode_name
+from linksyn.common.runtime.stage import (
+    MalformedRecord,
+    Result,
+    decode_batch,
+    protobuf_decoder,
+)
 from linksyn.synth import metrics
 from linksyn.synth.synthesis import PathOutcome, Synthesizer
 from linksyn.v1 import records_pb2
 
 
-def decode_path(value: bytes) -> records_pb2.WalkPath:
-    """A WalkPath from bytes; ValueError (with the reason) if it does not parse or carries no id."""
-    path = records_pb2.WalkPath()
-    try:
-        path.ParseFromString(value)
-    except DecodeError as e:
-        raise ValueError(f"not a WalkPath record ({len(value)} bytes): {e}") from None
+def check_path(path: records_pb2.WalkPath) -> None:
+    """A WalkPath the synth can work on carries an id (its QA ids and request seeds derive from it)."""
     if not path.id:
-        raise ValueError(f"WalkPath without an id ({len(value)} bytes)")
-    return path
+        raise MalformedRecord(f"WalkPath without an id ({path.ByteSize()} bytes)", "no_id")
+
+
+decode_path = protobuf_decoder(records_pb2.WalkPath, check_path)
+"""A WalkPath from bytes; MalformedRecord (with the reason) if it does not parse or carries no id."""
 
 
 class SynthStage:
@@ -87,4 +89,4 @@ class SynthStage:
                     metrics.SYNTH_DROPPED.labels(service=self.name, reason=reason).inc(n)
                 for qa in out.qas:
                     self.totals["qa"] += 1
-                    metrics.SYNTH_QA.labels(service=self.name, mode=qa.mode).inc()
+                    metrics.SYNTH_QA.labels(service=self.name, mode=mode_name(qa.mode)).inc()

@@ -12,14 +12,22 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+from linksyn.common.grades import GRADE_NAMES
 from linksyn.common.ids import content_id
 from linksyn.common.llm.base import LLM, ChatRequest, Completion, SamplingParams
+from linksyn.common.modes import MODES, mode_name, mode_value
+from linksyn.common.text import detect_lang, normalise_text
 from linksyn.synth.checkable import answers_agree, extract_checkable
 from linksyn.synth.config import SynthConfig
 from linksyn.synth.filters import FilterSettings, first_failed_filter
-from linksyn.synth.parse import GeneratedQA, ReplyError, parse_generated_qa, parse_rating, parse_refined_answer
+from linksyn.synth.parse import (
+    GeneratedQA,
+    ReplyError,
+    parse_generated_qa,
+    parse_rating,
+    parse_refined_answer,
+)
 from linksyn.synth.prompt import (
-    GRADE_NAMES,
     RATING_SCHEMA,
     REFINE_SCHEMA,
     PromptTemplate,
@@ -28,10 +36,7 @@ from linksyn.synth.prompt import (
     qa_schema,
     seed_text,
 )
-from linksyn.synth.text import detect_lang, normalise_text
 from linksyn.v1 import records_pb2
-
-MODES = ("link", "multi_grade", "hard")
 
 
 def synth_qa_id(question: str, answer: str) -> str:
@@ -133,9 +138,10 @@ class Synthesizer:
 
     def plan(self, path: records_pb2.WalkPath, path_index: int = 0) -> list[_Draft]:
         """The generation requests of one path. Raises ValueError for a path that can never be synthesized."""
-        mode = path.mode or self.cfg.default_mode
-        if mode not in MODES:
-            raise ValueError(f"path {path.id!r} has unknown mode {mode!r}; expected one of {MODES}")
+        try:
+            mode = mode_name(path.mode) or self.cfg.default_mode
+        except ValueError as e:
+            raise ValueError(f"path {path.id!r}: {e}") from None
         if not path.seeds:
             raise ValueError(f"path {path.id!r} has no seeds")
         seeds = list(path.seeds)
@@ -342,6 +348,6 @@ class Synthesizer:
             prompt_version=d.template.id,
             prompt_tokens=c.prompt_tokens,
             completion_tokens=c.completion_tokens,
-            mode=d.mode,
+            mode=mode_value(d.mode),
             lang=detect_lang(qa.question, self.cfg.zh_min_cjk_share),
         )

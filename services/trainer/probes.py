@@ -360,7 +360,7 @@ def debiased_picks(logliks: Sequence[np.ndarray]) -> np.ndarray:
 
 def taxonomy_labeler() -> Any:
     """subject -> (discipline, difficulty) with the extractor's taxonomy."""
-    from linksyn.extractor.taxonomy import load_taxonomy
+    from linksyn.common.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from linksyn.common.ids import content_id
+from linksyn.trainer import metrics
 from linksyn.trainer.config import TrainerConfig
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,20 @@ class RunInfo:
     started_unix: float = field(default_factory=time.time)
 
 
-def probe_checkpoint(model_spec: str, cfg: TrainerConfig, run_id: str, device: Any = None) -> Any:
-    """Probe a model on the configured benchmarks; a ProbeReport (and the per-benchmark results)."""
-    from linksyn.trainer import metrics
+def probe_checkpoint(
+    model_spec: str, cfg: TrainerConfig, run_id: str, device: Any = None,
+    on_result: Callable[[Any], None] | None = None,
+) -> Any:
+    """Probe a model on the configured benchmarks; a ProbeReport (and the per-benchmark results). `on_result` sees
+    each benchmark's ProbeResult as it is scored (the service exports it as metrics)."""
     from linksyn.trainer.probes import (
-        load_benchmark, load_probe_model, parse_benchmark, probe_report, score, subject_groups, taxonomy_labeler,
+        load_benchmark,
+        load_probe_model,
+        parse_benchmark,
+        probe_report,
+        score,
+        subject_groups,
+        taxonomy_labeler,
     )
     from linksyn.trainer.train import auto_device
 
@@ -49,9 +59,8 @@ def probe_checkpoint(model_spec: str, cfg: TrainerConfig, run_id: str, device: A
         qs = load_benchmark(spec, cfg.probe.max_per_subject)
         res = score(model, tok, qs, label_of=label_of, groups=subject_groups(parse_benchmark(spec)[1]),
                     batch_size=cfg.probe.batch_size, max_context_tokens=cfg.probe.max_context_tokens, device=device)
-        metrics.PROBE_QUESTIONS.labels(res.benchmark).inc(res.n)
-        for (disc, diff), b in res.by_bucket.items():
-            metrics.PROBE_ACCURACY.labels(res.benchmark, disc, str(diff)).set(b.accuracy)
+        if on_result is not None:
+            on_result(res)
         results.append(res)
     return probe_report(results, run_id, model_spec, cfg.probe.target_accuracy), results
 
@@ -60,9 +69,11 @@ class RunController:
     """Starts and tracks runs; at most one in-process run at a time (one machine, one model in memory)."""
 
     def __init__(self, cfg: TrainerConfig, on_report: Callable[[Any], None] | None = None,
-                 launcher: Any = None) -> None:
+                 launcher: Any = None, service: str = "trainer") -> None:
         self.cfg = cfg
         self.on_report = on_report
+        """Receives each ProbeReport of a finished run (the service publishes it to linksyn.probes)."""
+        self.service = service
         self.launcher = launcher
         self.runs: dict[str, RunInfo] = {}
         self._lock = threading.Lock()
@@ -111,6 +122,7 @@ class RunController:
 
             def on_log(entry: Any) -> None:
                 info.step, info.loss, info.tokens_per_s = entry.step, entry.loss, entry.tokens_per_s
+                metrics.record_step(self.service, info.run_id, entry)
 
             run = TrainingRun(model, tok, self.cfg, Path(self.cfg.out_dir) / info.run_id, info.data,
                               device=device, run_id=info.run_id, on_log=on_log)
@@ -121,7 +133,8 @@ class RunController:
             info.checkpoint = str(result.final_dir)
             del model, run
             if self.cfg.probe.benchmarks:
-                report, _ = probe_checkpoint(f"hf:{result.final_dir}", self.cfg, info.run_id, device)
+                report, _ = probe_checkpoint(f"hf:{result.final_dir}", self.cfg, info.run_id, device,
+                                             on_result=lambda res: metrics.record_probe(self.service, res))
                 if self.on_report:
                     self.on_report(report)
             info.state = "succeeded"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
+from typing import Any, Mapping
 
-from linksyn.common.runtime.service import stats_reply
+import grpc
+from linksyn.common.runtime.stats import RuntimeStats
 from linksyn.trainer.runs import RunController, RunInfo, probe_checkpoint
 from linksyn.v1 import trainer_pb2, trainer_pb2_grpc
 
@@ -15,13 +16,14 @@ def _state(info: RunInfo) -> trainer_pb2.RunState:
                                 error=info.error)
 
 
-class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
+class TrainerServicer(RuntimeStats, trainer_pb2_grpc.TrainerServiceServicer):
     def __init__(self, controller: RunController) -> None:
         self.controller = controller
+        self.stats_service = controller.service
 
-    def Stats(self, request, context):  # noqa: N802
+    def stats_details(self) -> Mapping[str, Any]:
         runs = {r.run_id: r.state for r in self.controller.runs.values()}
-        return stats_reply("trainer", {"runs": runs, "launcher": self.controller.cfg.launcher})
+        return {"runs": runs, "launcher": self.controller.cfg.launcher}
 
     def StartRun(self, request, context):  # noqa: N802
         try:

@@ -19,8 +19,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-
-from linksyn.trainer import metrics
 from linksyn.trainer.config import TrainConfig, TrainerConfig
 from linksyn.trainer.data import PackedStream, StreamState, corpus_files, shard_files
 
@@ -52,9 +50,13 @@ class RunResult:
 
 def load_trainable(spec: str, device: torch.device | str = "cpu") -> tuple[Any, Any]:
     """(model, tokenizer) in float32 from a model spec ('embedded', 'hf:PATH_OR_ID', 'hf:FILE.gguf')."""
+    from linksyn.common.llm.spec import (
+        EMBEDDED,
+        ModelSpecError,
+        parse_spec,
+        resolve_hf_source,
+    )
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from linksyn.common.llm.spec import EMBEDDED, ModelSpecError, parse_spec, resolve_hf_source
 
     ms = parse_spec(spec)
     if ms.scheme not in (EMBEDDED, "hf"):
@@ -249,10 +251,6 @@ class TrainingRun:
                 now = time.perf_counter()
                 log = StepLog(self.step, loss_sum, lr, tokens_since_log, tokens_since_log / max(now - t_log, 1e-9), grad_norm)
                 result.tokens += tokens_since_log
-                metrics.TRAIN_LOSS.labels(self.run_id).set(loss_sum)
-                metrics.TRAIN_STEP.labels(self.run_id).set(self.step)
-                metrics.TRAIN_TOKENS.labels(self.run_id).inc(tokens_since_log)
-                metrics.TRAIN_TOKENS_PER_S.labels(self.run_id).set(log.tokens_per_s)
                 if self.rank == 0:
                     with log_path.open("a") as f:
                         f.write(json.dumps(log.__dict__) + "\n")

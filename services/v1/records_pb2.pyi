@@ -1,10 +1,37 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Grade(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRADE_UNSPECIFIED: _ClassVar[Grade]
+    GRADE_PRIMARY_SCHOOL: _ClassVar[Grade]
+    GRADE_MIDDLE_SCHOOL: _ClassVar[Grade]
+    GRADE_HIGH_SCHOOL: _ClassVar[Grade]
+    GRADE_UNDERGRADUATE: _ClassVar[Grade]
+    GRADE_GRADUATE_OR_COMPETITION: _ClassVar[Grade]
+
+class SynthesisMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SYNTHESIS_MODE_UNSPECIFIED: _ClassVar[SynthesisMode]
+    SYNTHESIS_MODE_LINK: _ClassVar[SynthesisMode]
+    SYNTHESIS_MODE_MULTI_GRADE: _ClassVar[SynthesisMode]
+    SYNTHESIS_MODE_HARD: _ClassVar[SynthesisMode]
+GRADE_UNSPECIFIED: Grade
+GRADE_PRIMARY_SCHOOL: Grade
+GRADE_MIDDLE_SCHOOL: Grade
+GRADE_HIGH_SCHOOL: Grade
+GRADE_UNDERGRADUATE: Grade
+GRADE_GRADUATE_OR_COMPETITION: Grade
+SYNTHESIS_MODE_UNSPECIFIED: SynthesisMode
+SYNTHESIS_MODE_LINK: SynthesisMode
+SYNTHESIS_MODE_MULTI_GRADE: SynthesisMode
+SYNTHESIS_MODE_HARD: SynthesisMode
 
 class Seed(_message.Message):
     __slots__ = ("id", "question", "answer", "source", "subject", "discipline", "difficulty", "lang", "meta")
@@ -30,10 +57,10 @@ class Seed(_message.Message):
     source: str
     subject: str
     discipline: str
-    difficulty: int
+    difficulty: Grade
     lang: str
     meta: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[int] = ..., lang: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[_Union[Grade, str]] = ..., lang: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AnnotatedSeed(_message.Message):
     __slots__ = ("seed", "kps", "discipline", "subdiscipline", "difficulty", "annotator", "prompt_tokens", "completion_tokens")
@@ -49,11 +76,11 @@ class AnnotatedSeed(_message.Message):
     kps: _containers.RepeatedScalarFieldContainer[str]
     discipline: str
     subdiscipline: str
-    difficulty: int
+    difficulty: Grade
     annotator: str
     prompt_tokens: int
     completion_tokens: int
-    def __init__(self, seed: _Optional[_Union[Seed, _Mapping]] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., subdiscipline: _Optional[str] = ..., difficulty: _Optional[int] = ..., annotator: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+    def __init__(self, seed: _Optional[_Union[Seed, _Mapping]] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., subdiscipline: _Optional[str] = ..., difficulty: _Optional[_Union[Grade, str]] = ..., annotator: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
 
 class PathSeed(_message.Message):
     __slots__ = ("id", "question", "answer", "kps", "discipline", "difficulty")
@@ -68,8 +95,8 @@ class PathSeed(_message.Message):
     answer: str
     kps: _containers.RepeatedScalarFieldContainer[str]
     discipline: str
-    difficulty: int
-    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[int] = ...) -> None: ...
+    difficulty: Grade
+    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[_Union[Grade, str]] = ...) -> None: ...
 
 class WalkPath(_message.Message):
     __slots__ = ("id", "kps", "seeds", "target_discipline", "target_difficulty", "mode", "graph_version", "scores", "walker")
@@ -86,15 +113,15 @@ class WalkPath(_message.Message):
     kps: _containers.RepeatedScalarFieldContainer[str]
     seeds: _containers.RepeatedCompositeFieldContainer[PathSeed]
     target_discipline: str
-    target_difficulty: int
-    mode: str
+    target_difficulty: Grade
+    mode: SynthesisMode
     graph_version: int
     scores: _containers.RepeatedScalarFieldContainer[float]
     walker: str
-    def __init__(self, id: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., seeds: _Optional[_Iterable[_Union[PathSeed, _Mapping]]] = ..., target_discipline: _Optional[str] = ..., target_difficulty: _Optional[int] = ..., mode: _Optional[str] = ..., graph_version: _Optional[int] = ..., scores: _Optional[_Iterable[float]] = ..., walker: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., seeds: _Optional[_Iterable[_Union[PathSeed, _Mapping]]] = ..., target_discipline: _Optional[str] = ..., target_difficulty: _Optional[_Union[Grade, str]] = ..., mode: _Optional[_Union[SynthesisMode, str]] = ..., graph_version: _Optional[int] = ..., scores: _Optional[_Iterable[float]] = ..., walker: _Optional[str] = ...) -> None: ...
 
 class SynthQA(_message.Message):
-    __slots__ = ("id", "question", "answer", "rationale", "kps", "discipline", "difficulty", "path_id", "source_seed_ids", "models", "prompt_version", "prompt_tokens", "completion_tokens", "mode", "lang")
+    __slots__ = ("id", "question", "answer", "rationale", "kps", "discipline", "difficulty", "path_id", "source_seed_ids", "models", "prompt_version", "prompt_tokens", "completion_tokens", "lang", "mode")
     ID_FIELD_NUMBER: _ClassVar[int]
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
@@ -108,24 +135,24 @@ class SynthQA(_message.Message):
     PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
-    MODE_FIELD_NUMBER: _ClassVar[int]
     LANG_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     id: str
     question: str
     answer: str
     rationale: str
     kps: _containers.RepeatedScalarFieldContainer[str]
     discipline: str
-    difficulty: int
+    difficulty: Grade
     path_id: str
     source_seed_ids: _containers.RepeatedScalarFieldContainer[str]
     models: _containers.RepeatedScalarFieldContainer[str]
     prompt_version: str
     prompt_tokens: int
     completion_tokens: int
-    mode: str
     lang: str
-    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., rationale: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[int] = ..., path_id: _Optional[str] = ..., source_seed_ids: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., prompt_version: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., mode: _Optional[str] = ..., lang: _Optional[str] = ...) -> None: ...
+    mode: SynthesisMode
+    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., rationale: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[_Union[Grade, str]] = ..., path_id: _Optional[str] = ..., source_seed_ids: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., prompt_version: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., lang: _Optional[str] = ..., mode: _Optional[_Union[SynthesisMode, str]] = ...) -> None: ...
 
 class ProbeBucket(_message.Message):
     __slots__ = ("discipline", "difficulty", "n", "accuracy", "deficit")
@@ -135,11 +162,11 @@ class ProbeBucket(_message.Message):
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     DEFICIT_FIELD_NUMBER: _ClassVar[int]
     discipline: str
-    difficulty: int
+    difficulty: Grade
     n: int
     accuracy: float
     deficit: float
-    def __init__(self, discipline: _Optional[str] = ..., difficulty: _Optional[int] = ..., n: _Optional[int] = ..., accuracy: _Optional[float] = ..., deficit: _Optional[float] = ...) -> None: ...
+    def __init__(self, discipline: _Optional[str] = ..., difficulty: _Optional[_Union[Grade, str]] = ..., n: _Optional[int] = ..., accuracy: _Optional[float] = ..., deficit: _Optional[float] = ...) -> None: ...
 
 class ProbeReport(_message.Message):
     __slots__ = ("run_id", "checkpoint", "buckets", "benchmarks", "created_unix_ms")

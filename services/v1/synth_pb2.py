@@ -26,7 +26,7 @@ from linksyn.v1 import common_pb2 as linksyn_dot_v1_dot_common__pb2
 from linksyn.v1 import records_pb2 as linksyn_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16linksyn/v1/synth.proto\x12\nlinksyn.v1\x1a\x17linksyn/v1/common.proto\x1a\x18linksyn/v1/records.proto\"7\n\x11SynthesizeRequest\x12\"\n\x04path\x18\x01 \x01(\x0b\x32\x14.linksyn.v1.WalkPath\"\x9d\x01\n\x0fSynthesizeReply\x12\x1f\n\x02qa\x18\x01 \x03(\x0b\x32\x13.linksyn.v1.SynthQA\x12\x39\n\x07\x64ropped\x18\x02 \x03(\x0b\x32(.linksyn.v1.SynthesizeReply.DroppedEntry\x1a.\n\x0c\x44roppedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x32\x93\x01\n\x0cSynthService\x12\x39\n\x05Stats\x12\x18.linksyn.v1.StatsRequest\x1a\x16.linksyn.v1.StatsReply\x12H\n\nSynthesize\x12\x1d.linksyn.v1.SynthesizeRequest\x1a\x1b.linksyn.v1.SynthesizeReply2H\n\x0bSinkService\x12\x39\n\x05Stats\x12\x18.linksyn.v1.StatsRequest\x1a\x16.linksyn.v1.StatsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16linksyn/v1/synth.proto\x12\nlinksyn.v1\x1a\x17linksyn/v1/common.proto\x1a\x18linksyn/v1/records.proto\"7\n\x11SynthesizeRequest\x12\"\n\x04path\x18\x01 \x01(\x0b\x32\x14.linksyn.v1.WalkPath\"\x9d\x01\n\x0fSynthesizeReply\x12\x1f\n\x02qa\x18\x01 \x03(\x0b\x32\x13.linksyn.v1.SynthQA\x12\x39\n\x07\x64ropped\x18\x02 \x03(\x0b\x32(.linksyn.v1.SynthesizeReply.DroppedEntry\x1a.\n\x0c\x44roppedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x32\x93\x01\n\x0cSynthService\x12\x39\n\x05Stats\x12\x18.linksyn.v1.StatsRequest\x1a\x16.linksyn.v1.StatsReply\x12H\n\nSynthesize\x12\x1d.linksyn.v1.SynthesizeRequest\x1a\x1b.linksyn.v1.SynthesizeReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,4 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYNTHESIZEREPLY_DROPPEDENTRY']._serialized_end=304
   _globals['_SYNTHSERVICE']._serialized_start=307
   _globals['_SYNTHSERVICE']._serialized_end=454
-  _globals['_SINKSERVICE']._serialized_start=456
-  _globals['_SINKSERVICE']._serialized_end=528
 # @@protoc_insertion_point(module_scope)

@@ -1,17 +1,10 @@
-"""Fixtures of the extractor tests: the packaged taxonomy, the real MiniLM embedder, a small set of real-looking seeds."""
+"""Fixtures of the extractor tests: the real MiniLM embedder, a small set of real-looking seeds."""
 
 from __future__ import annotations
 
 import pytest
-
 from linksyn.common.ids import content_id
-from linksyn.extractor.taxonomy import Taxonomy, load_taxonomy
 from linksyn.v1.records_pb2 import Seed
-
-
-@pytest.fixture(scope="session")
-def taxonomy() -> Taxonomy:
-    return load_taxonomy()
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
-
 from linksyn.common.bus.memory import InMemoryBus
-from linksyn.common.config import RuntimeConfig, TopicsConfig
+from linksyn.common.config import RetryConfig, RuntimeConfig, TopicsConfig
 from linksyn.common.runtime.loop import ConsumerLoop
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.extractor.extractor import Extractor
 from linksyn.extractor.stage import ExtractorStage
 from linksyn.v1.records_pb2 import AnnotatedSeed, DeadLetter, Seed
+
 from tests.extractor.conftest import make_seed
 
 GOOD_REPLY = {"knowledge_points": ["Ohm's laws", "electric current"], "discipline": "Physics",
@@ -96,8 +96,8 @@ def test_bad_replies_are_retried_then_dead_lettered_and_the_batch_is_unaffected(
     from linksyn.common.llm import load_llm
     from linksyn.common.llm.config import LLMConfig
 
-    llm = load_llm(f"openai:{chat_server}#fake", LLMConfig(request_timeout_s=0.5, max_attempts=2,
-                                                             backoff_initial_s=0.01, backoff_max_s=0.02))
+    llm = load_llm(f"openai:{chat_server}#fake", LLMConfig(request_timeout_s=0.5, retry=RetryConfig(
+                                                             max_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)))
     cfg = ExtractorConfig(model="unused", kp_merge=False)
     uid = uuid.uuid4().hex[:8]
     topics = TopicsConfig(seeds=f"seeds-{uid}", seed_kps=f"kps-{uid}", dead_letter=f"dl-{uid}")
@@ -110,8 +110,8 @@ def test_bad_replies_are_retried_then_dead_lettered_and_the_batch_is_unaffected(
     for s in seeds:
         bus.produce(topics.seeds, s.SerializeToString(), key=s.id.encode())
     bus.produce(topics.seeds, b"\xff\xfe not a protobuf", key=b"junk")
-    runtime = RuntimeConfig(batch_size=16, batch_wait_s=0.2, max_attempts=3, backoff_initial_s=0.01,
-                            backoff_max_s=0.05, commit_interval_s=0.05, workers=2)
+    runtime = RuntimeConfig(batch_size=16, batch_wait_s=0.2, commit_interval_s=0.05, workers=2,
+                            retry=RetryConfig(max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05))
     loop = ConsumerLoop(bus, stage, runtime, topics, group=f"extractor-{uid}").start()
     try:
         outs = _read(bus, topics.seed_kps, len(good))

@@ -1,22 +1,22 @@
-"""Wiring: build(cfg, bus) gives the graph stage on graph.snapshot_url, the GraphService servicer, and metrics."""
+"""Wiring: the graph service built from its config: the stage on graph.snapshot_url, GraphService, metrics."""
 
 from __future__ import annotations
 
-from tests.graph.graph_fixtures import HAND_SEEDS, annotated
-from prometheus_client import REGISTRY
-
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.bus.base import Message
+from linksyn.common.snapshots.store import SnapshotStore
 from linksyn.config import LinksynConfig
-from linksyn.graph.app import build
 from linksyn.graph.servicer import GraphServicer
-from linksyn.graph.store import SnapshotStore
+from linksyn.registry import build_service
+from prometheus_client import REGISTRY
+
+from tests.graph.graph_fixtures import HAND_SEEDS, annotated
 
 
 def test_build_wires_the_configured_store_and_servicer(tmp_path):
     cfg = LinksynConfig()
     cfg.graph.snapshot_url = str(tmp_path / "out" / "graph")
-    parts = build(cfg, InMemoryBus())
+    parts = build_service("graph", cfg, InMemoryBus())
     assert parts.name == "graph" and parts.service_names == ["linksyn.v1.GraphService"]
     assert parts.stage.input_topics == [cfg.bus.topics.seed_kps] and parts.stage.concurrent_batches is False
     (add, servicer), = parts.servicers

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
+from linksyn.common.snapshots.graph import GraphSnapshot
 from linksyn.graph.analysis import canonical_form
 from linksyn.graph.build import KPGraph, SeedBatch, stable_order, warm_up
 from linksyn.graph.interning import StringIndex
-from linksyn.graph.snapshot import GraphSnapshot
 
 from tests.graph.graph_fixtures import EXPECTED, HAND_SEEDS, annotated, synthetic_batch
 

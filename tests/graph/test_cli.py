@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import igraph as ig
-from tests.graph.graph_fixtures import HAND_SEEDS, annotated
-from typer.testing import CliRunner
-
+from linksyn.common.snapshots.store import SnapshotStore
 from linksyn.graph.build import KPGraph
 from linksyn.graph.cli import app
-from linksyn.graph.store import SnapshotStore
+from typer.testing import CliRunner
+
+from tests.graph.graph_fixtures import HAND_SEEDS, annotated
 
 
 def write_hand_snapshot(path) -> None:

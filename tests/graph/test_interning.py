@@ -8,10 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
-
-from linksyn.graph import jit
+from linksyn.common.snapshots.graph import StringTable
+from linksyn.graph import compiled
 from linksyn.graph.interning import EncodedStrings, StringIndex, pack_strings
-from linksyn.graph.snapshot import StringTable
 
 ALPHABET = ["a", "b", "é", "日本", "🙂", "\0", "xyz", "0123456789abcdef", " "]
 HASH_BITS = [64, 40, 2, 0]
@@ -181,22 +180,22 @@ def test_encoding_paths_agree(items):
 def test_kernel_decorator_compiles_in_memory_when_no_cache_can_be_written(monkeypatch):
     # numba refuses cache=True where no cache directory is writable (a read-only install): the kernel must still
     # work, compiled in memory, with a warning saying so.
-    real_njit = jit.njit
+    real_njit = compiled.njit
 
     def refusing_njit(*args, **kwargs):
         if kwargs.get("cache"):
             raise RuntimeError("cannot cache function 'twice': no locator available for file '/ro/x.py'")
         return real_njit(*args, **kwargs)
 
-    monkeypatch.setattr(jit, "njit", refusing_njit)
-    monkeypatch.setattr(jit, "_uncached", [])
+    monkeypatch.setattr(compiled, "njit", refusing_njit)
+    monkeypatch.setattr(compiled, "_uncached", [])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
 
-        @jit.kernel
+        @compiled.kernel
         def twice(x: int) -> int:
             return 2 * x
 
     assert twice(21) == 42
     assert any("no locator available" in str(w.message) and "in memory" in str(w.message) for w in caught)
-    assert jit._uncached == ["test_kernel_decorator_compiles_in_memory_when_no_cache_can_be_written.<locals>.twice"]
+    assert compiled._uncached == ["test_kernel_decorator_compiles_in_memory_when_no_cache_can_be_written.<locals>.twice"]

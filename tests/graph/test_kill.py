@@ -15,13 +15,13 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
-from tests.graph.graph_fixtures import annotated
-
-from linksyn.common.net import free_loopback_port
+from linksyn.common.snapshots.store import SnapshotStore
 from linksyn.graph.analysis import canonical_form
 from linksyn.graph.build import KPGraph
-from linksyn.graph.store import SnapshotStore
 from linksyn.v1 import common_pb2, graph_pb2_grpc, records_pb2
+
+from tests.graph.graph_fixtures import annotated
+from tests.tooling.ports import free_loopback_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 

@@ -8,14 +8,14 @@ from concurrent import futures
 
 import grpc
 import pytest
-from tests.graph.graph_fixtures import HAND_SEEDS, annotated, synthetic_batch
-
 from linksyn.common.config import TopicsConfig
-from linksyn.graph.client import fetch_snapshot, published_version
+from linksyn.common.snapshots.client import fetch_snapshot, published_version
 from linksyn.graph.config import GraphConfig
 from linksyn.graph.servicer import GraphServicer
 from linksyn.graph.stage import GraphStage
 from linksyn.v1 import common_pb2, graph_pb2, graph_pb2_grpc
+
+from tests.graph.graph_fixtures import HAND_SEEDS, annotated, synthetic_batch
 
 
 @pytest.fixture

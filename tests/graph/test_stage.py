@@ -7,17 +7,17 @@ import time
 import uuid
 
 import pytest
-from tests.graph.graph_fixtures import HAND_SEEDS, annotated
-
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.bus.base import Message, TopicPartition
-from linksyn.common.config import RuntimeConfig, TopicsConfig
+from linksyn.common.config import RetryConfig, RuntimeConfig, TopicsConfig
 from linksyn.common.runtime.loop import ConsumerLoop
+from linksyn.common.snapshots.store import SnapshotStore
 from linksyn.graph.build import KPGraph
 from linksyn.graph.config import GraphConfig
 from linksyn.graph.stage import GraphStage
-from linksyn.graph.store import SnapshotStore
 from linksyn.v1 import records_pb2
+
+from tests.graph.graph_fixtures import HAND_SEEDS, annotated
 
 
 def msg(value: bytes, offset: int = 0, topic: str = "linksyn.seed-kps", partition: int = 0) -> Message:
@@ -42,7 +42,7 @@ def nested_unknown_field(seed: records_pb2.AnnotatedSeed) -> bytes:
 
 
 MALFORMED = [
-    ("undecodable", lambda: b"\xff\xff\xff\xff", "undecodable: not a valid AnnotatedSeed"),
+    ("undecodable", lambda: b"\xff\xff\xff\xff", "undecodable: malformed AnnotatedSeed protobuf"),
     ("no_kps", lambda: annotated("n1", []).SerializeToString(), "no_kps: AnnotatedSeed 'n1' has no KPs"),
     ("too_many", lambda: annotated("n2", [f"k{i}" for i in range(9)]).SerializeToString(), "too_many_kps: AnnotatedSeed 'n2' has 9 KPs, more than graph.max_kps_per_seed=8"),
     ("unknown", lambda: with_unknown_field(annotated("n3", ["a"])), "unknown_fields: AnnotatedSeed 'n3' carries 3 bytes"),
@@ -104,7 +104,8 @@ def test_close_writes_a_final_snapshot_and_a_new_stage_resumes_from_it(tmp_path)
 
 
 def fast_runtime() -> RuntimeConfig:
-    return RuntimeConfig(batch_size=4, batch_wait_s=0.01, commit_interval_s=0.1, backoff_initial_s=0.01, max_attempts=2)
+    return RuntimeConfig(batch_size=4, batch_wait_s=0.01, commit_interval_s=0.1,
+                         retry=RetryConfig(backoff_initial_s=0.01, max_attempts=2))
 
 
 def wait_until(cond, timeout: float = 20.0) -> None:

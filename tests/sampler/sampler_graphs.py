@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-
-from linksyn.graph.snapshot import GraphSnapshot, StringTable
+from linksyn.common.snapshots.graph import GraphSnapshot, StringTable
 
 
 def build_snapshot(

@@ -1,4 +1,4 @@
-"""The sampler service on the in-memory bus: embedded limit, just-in-time lag, probes, state, gRPC servicer, CLI."""
+"""The sampler service on the in-memory bus: path limits, lag-paced production, probes, state, gRPC servicer, CLI."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import threading
 
 import numpy as np
 import pytest
-from tests.sampler.sampler_graphs import build_snapshot, random_seeds
-
 from linksyn.common.bus.base import TopicPartition
 from linksyn.common.bus.memory import InMemoryBus
+from linksyn.common.snapshots.store import SnapshotStore
 from linksyn.config import LinksynConfig
-from linksyn.graph.store import SnapshotStore
-from linksyn.sampler.app import build
+from linksyn.registry import build_service
 from linksyn.v1 import records_pb2
+
+from tests.sampler.sampler_graphs import build_snapshot, random_seeds
 
 
 @pytest.fixture
@@ -33,6 +33,10 @@ def config(tmp_path, store, **sampler) -> LinksynConfig:
     )
 
 
+def build(cfg: LinksynConfig, bus: InMemoryBus):
+    return build_service("sampler", cfg, bus)
+
+
 def paths_on(bus: InMemoryBus, topic: str, group: str) -> list[records_pb2.WalkPath]:
     c = bus.consumer(group, [topic])
     out = []
@@ -43,8 +47,8 @@ def paths_on(bus: InMemoryBus, topic: str, group: str) -> list[records_pb2.WalkP
     return out
 
 
-def test_embedded_emits_exactly_the_limit_then_stops(tmp_path, store):
-    cfg = config(tmp_path, store, embedded_paths=123, lag_target=10_000)
+def test_a_limit_emits_exactly_that_many_then_stops(tmp_path, store):
+    cfg = config(tmp_path, store, max_paths=123, lag_target=10_000)
     bus = InMemoryBus()
     parts = build(cfg, bus)
     bg = parts.background[0]
@@ -57,15 +61,27 @@ def test_embedded_emits_exactly_the_limit_then_stops(tmp_path, store):
     assert (tmp_path / "state.npz").exists()
     # A restarted sampler keeps its counters: it continues numbering and coverage.
     parts2 = build(cfg, bus)
-    parts2.background[0].service.refresh()
-    assert parts2.background[0].service.sampler.counters.paths_emitted == 123
+    parts2.background[0].sampler.refresh()
+    assert parts2.background[0].sampler.sampler.counters.paths_emitted == 123
+
+
+def test_paths_per_seed_sets_the_limit_from_the_first_snapshot(tmp_path, store):
+    cfg = config(tmp_path, store, paths_per_seed=0.5, paths_per_seed_cap=10_000, lag_target=10_000)
+    bg = build(cfg, InMemoryBus()).background[0]
+    bg.run(threading.Event())
+    n_seeds = store.latest().n_seeds
+    assert bg.done.is_set() and bg.emitted == bg.limit == round(0.5 * n_seeds)
+    (tmp_path / "state.npz").unlink()
+    cfg.sampler.paths_per_seed_cap = 7
+    capped = build(cfg, InMemoryBus()).background[0]
+    capped.run(threading.Event())
+    assert capped.emitted == capped.limit == 7
 
 
 def test_service_max_paths_is_a_total_across_restarts(tmp_path, store):
-    """`sampler.max_paths` bounds what `linksyn serve sampler` (Kafka, no embedded limit) emits in all: a restart
-    that restores the state file continues up to the same total instead of starting over."""
+    """`sampler.max_paths` bounds what the sampler emits in all: a restart that restores the state file continues
+    up to the same total instead of starting over."""
     cfg = config(tmp_path, store, max_paths=50, lag_target=10_000)
-    cfg.bus.kind = "kafka"  # the service's mode; the bus handed to build() is still an in-memory one
     bus = InMemoryBus()
     parts = build(cfg, bus)
     bg = parts.background[0]
@@ -124,7 +140,7 @@ def test_stage_applies_probe_reports(tmp_path, store):
 
     cfg = config(tmp_path, store, probe_step=0.2)
     parts = build(cfg, InMemoryBus())
-    service = parts.background[0].service
+    service = parts.background[0].sampler
     service.refresh()
     before, _ = service.sampler.resolved_target_dicts()
     report = records_pb2.ProbeReport(run_id="r", buckets=[records_pb2.ProbeBucket(discipline="history", difficulty=3,
@@ -169,8 +185,9 @@ def test_cli_prints_json_paths(tmp_path, store, capsys):
 
 def test_grpc_source_with_the_graph_service_down_has_no_newer_snapshot():
     """An unreachable graph service (not started yet, restarting) must not kill the sampler's producer."""
-    from linksyn.common.net import free_loopback_port
-    from linksyn.sampler.service import grpc_source
+    from linksyn.sampler.live import grpc_source
+
+    from tests.tooling.ports import free_loopback_port
 
     newer = grpc_source(f"127.0.0.1:{free_loopback_port()}")
     assert newer(0) is None and newer(7) is None

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.sampler.sampler_graphs import random_seeds
-
+from linksyn.common.modes import HARD, MODE_NAMES, MULTI_GRADE
 from linksyn.sampler.counters import Counters
 from linksyn.sampler.records import path_json, path_records
 from linksyn.sampler.sampler import Sampler, WalkParams
 from linksyn.sampler.state import load_state, save_state
 from linksyn.sampler.targets import Targets
 from linksyn.sampler.value import total_variation
+
+from tests.sampler.sampler_graphs import random_seeds
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,7 @@ def test_path_records_carry_full_seed_qa(graph):
         assert [p.id for p in r.seeds] == [graph.seed_ids[x] for x in seeds]
         for p in r.seeds:
             assert p.question and p.answer and p.kps and p.discipline
-        assert r.mode in ("link", "multi_grade", "hard") and r.walker == "value"
+        assert r.mode in MODE_NAMES and r.walker == "value"
         assert len(r.scores) == len(r.kps) and all(x > 0 for x in r.scores)
         assert r.target_discipline in graph.disciplines and 1 <= r.target_difficulty <= 5
         j = path_json(r)
@@ -147,11 +148,11 @@ def test_path_records_carry_full_seed_qa(graph):
 
 
 def test_mode_mix_is_followed(graph):
-    s = Sampler(graph, WalkParams(mode_mix=(("link", 0.5), ("hard", 0.5))))
+    s = Sampler(graph, WalkParams(mode_mix={"link": 0.5, "hard": 0.5}))
     b = s.draw(4000)
-    share_hard = float((b.mode == 2).mean())
+    share_hard = float((b.mode == HARD).mean())
     assert abs(share_hard - 0.5) < 5 * np.sqrt(0.25 / 4000)
-    assert not (b.mode == 1).any()
+    assert not (b.mode == MULTI_GRADE).any()
 
 
 def test_targets_that_select_nothing_are_refused(graph):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
+from linksyn.common import modes
 from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.seeds.rows import gsm8k_seed, mmlu_csv_seed
 from linksyn.v1 import records_pb2
@@ -44,17 +45,17 @@ def fixture_paths() -> list[records_pb2.WalkPath]:
     assert len(math) >= 2 and len(phys) >= 2, (len(math), len(phys))
     return [
         records_pb2.WalkPath(
-            id="path-link", kps=["multiplication", "addition"], mode="link", target_discipline="mathematics",
+            id="path-link", kps=["multiplication", "addition"], mode=modes.LINK, target_discipline="mathematics",
             target_difficulty=2, walker="value",
             seeds=[path_seed(s, ["multiplication", "addition"], "mathematics", 2) for s in math[:3]],
         ),
         records_pb2.WalkPath(
-            id="path-grades", kps=["kinematics", "momentum"], mode="multi_grade", target_discipline="physics",
+            id="path-grades", kps=["kinematics", "momentum"], mode=modes.MULTI_GRADE, target_discipline="physics",
             target_difficulty=3, walker="value",
             seeds=[path_seed(s, ["kinematics", "momentum"], "physics", 4) for s in phys[:2]],
         ),
         records_pb2.WalkPath(
-            id="path-hard", kps=["multiplication"], mode="hard", target_discipline="mathematics",
+            id="path-hard", kps=["multiplication"], mode=modes.HARD, target_discipline="mathematics",
             target_difficulty=4, walker="value", seeds=[path_seed(math[0], ["multiplication"], "mathematics", 2)],
         ),
     ]

@@ -1,3 +1,4 @@
+from linksyn.common.text import detect_lang, ngram_overlap
 from linksyn.synth.filters import (
     FilterSettings,
     check_language,
@@ -6,7 +7,6 @@ from linksyn.synth.filters import (
     first_failed_filter,
 )
 from linksyn.synth.parse import GeneratedQA
-from linksyn.synth.text import detect_lang, ngram_overlap
 
 S = FilterSettings(min_question_chars=15, max_question_chars=200, max_answer_chars=50, copy_ngram=5,
                    max_copy_overlap=0.6)

@@ -5,7 +5,7 @@ not quality.
 """
 
 import pytest
-
+from linksyn.common import modes
 from linksyn.common.bus.base import Message
 from linksyn.common.llm import load_llm
 from linksyn.synth.config import SynthConfig
@@ -14,6 +14,7 @@ from linksyn.synth.parse import parse_generated_qa
 from linksyn.synth.stage import SynthStage
 from linksyn.synth.synthesis import Synthesizer, synth_qa_id
 from linksyn.v1 import records_pb2
+
 from tests.synth.synth_fixtures import fixture_paths, fixture_seeds
 
 # Minutes each on a loaded 2-core machine (SmolLM2 decodes a few tokens per second there).
@@ -48,7 +49,7 @@ def check_records(paths, results, model_name):
             assert 1 <= qa.difficulty <= 5 and qa.kps and qa.discipline
             assert qa.path_id == path.id
             assert qa.source_seed_ids and set(qa.source_seed_ids) <= seed_ids  # lineage: real fixture seeds
-            assert qa.models == [model_name] and qa.prompt_version == f"{path.mode}-v1"
+            assert qa.models == [model_name] and qa.prompt_version == f"{modes.mode_name(path.mode)}-v1"
             assert qa.prompt_tokens > 0 and qa.completion_tokens > 0
             qas.append(qa)
     return qas

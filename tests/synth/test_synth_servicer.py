@@ -1,19 +1,17 @@
-"""gRPC SynthService and SinkService over a real in-process gRPC server."""
+"""gRPC SynthService over a real in-process gRPC server."""
 
 import json
 from concurrent import futures
 
 import grpc
 import pytest
-
 from linksyn.common.llm.base import ChatRequest
-from linksyn.synth.config import SinkConfig, SynthConfig
+from linksyn.synth.config import SynthConfig
 from linksyn.synth.servicer import SynthServicer
-from linksyn.synth.sink.servicer import SinkServicer
-from linksyn.synth.sink.stage import SinkStage
 from linksyn.synth.stage import SynthStage
 from linksyn.synth.synthesis import Synthesizer
 from linksyn.v1 import common_pb2, records_pb2, synth_pb2, synth_pb2_grpc
+
 from tests.synth.synth_fixtures import ScriptedLLM, fixture_paths, qa_json
 
 
@@ -39,20 +37,10 @@ def test_synthesize_preview_and_stats(server):
         reply_ = stub.Synthesize(synth_pb2.SynthesizeRequest(path=fixture_paths()[0]))
         assert len(reply_.qa) == 1 and reply_.qa[0].path_id == "path-link"
         with pytest.raises(grpc.RpcError) as e:
-            stub.Synthesize(synth_pb2.SynthesizeRequest(path=records_pb2.WalkPath(id="x", mode="poetry")))
-        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "poetry" in e.value.details()
+            stub.Synthesize(synth_pb2.SynthesizeRequest(path=records_pb2.WalkPath(id="x", mode=99)))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "unknown synthesis mode value 99" in e.value.details()
         stats = stub.Stats(common_pb2.StatsRequest())
         assert stats.service == "synth-grpc"
         details = json.loads(stats.details_json)
         assert details["generator"] == "scripted" and "link-v1" in details["prompt_versions"]
-
-
-def test_sink_stats(server, tmp_path):
-    srv, port = server
-    stage = SinkStage(SinkConfig(output_dir=str(tmp_path / "ds")), "synth-qa", name="sink-grpc")
-    synth_pb2_grpc.add_SinkServiceServicer_to_server(SinkServicer(stage), srv)
-    srv.start()
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-        stats = synth_pb2_grpc.SinkServiceStub(ch).Stats(common_pb2.StatsRequest())
-    d = json.loads(stats.details_json)
-    assert stats.service == "sink-grpc" and d["durable"]["records"] == 0 and d["pending_records"] == 0

@@ -41,7 +41,7 @@ def test_stage_batches_paths_into_one_llm_call_and_keys_outputs_by_id():
     assert qa.path_id == "path-link" and set(qa.source_seed_ids) <= {s.id for s in paths[0].seeds}
     assert grades.error and "HTTP 503" in grades.error and not grades.permanent
     assert hard.error is None and len(hard.outputs) == 1
-    assert garbage.permanent and "not a WalkPath" in garbage.error
+    assert garbage.permanent and "malformed WalkPath protobuf" in garbage.error
     assert stage.totals["qa"] == 2 and stage.totals["failed"] == 1
     assert REGISTRY.get_sample_value("linksyn_synth_qa_total", {"service": "synth-test", "mode": "link"}) == 1
     assert REGISTRY.get_sample_value("linksyn_synth_paths_failed_total", {"service": "synth-test"}) == 1

@@ -1,11 +1,12 @@
 import json
 
 import pytest
-
+from linksyn.common import modes
 from linksyn.common.llm.base import ChatRequest, Completion
 from linksyn.synth.config import SynthConfig
 from linksyn.synth.synthesis import Synthesizer, is_stem, synth_qa_id
 from linksyn.v1 import records_pb2
+
 from tests.synth.synth_fixtures import ScriptedLLM, fixture_paths, qa_json
 
 NEW_Q = "A farmer packs 15 eggs per tray and fills 4 trays; then he sells half. How many eggs remain?"
@@ -40,7 +41,7 @@ def test_one_generate_call_per_round_and_lineage():
             assert qa.path_id == path.id
             assert set(qa.source_seed_ids) <= {s.id for s in path.seeds} and qa.source_seed_ids
             assert qa.models == ["scripted"]
-            assert qa.prompt_version == f"{path.mode}-v1"
+            assert qa.prompt_version == f"{modes.mode_name(path.mode)}-v1"
             assert qa.mode == path.mode and qa.lang == "en"
             assert qa.id == synth_qa_id(qa.question, qa.answer)
             assert qa.prompt_tokens >= 10 and qa.completion_tokens >= 5
@@ -92,10 +93,10 @@ def test_llm_error_fails_only_that_path():
 
 
 def test_unusable_paths_fail_permanently():
-    bad_mode = records_pb2.WalkPath(id="p1", mode="poetry", seeds=fixture_paths()[0].seeds)
-    no_seeds = records_pb2.WalkPath(id="p2", mode="link")
+    bad_mode = records_pb2.WalkPath(id="p1", mode=99, seeds=fixture_paths()[0].seeds)  # a value no mode has
+    no_seeds = records_pb2.WalkPath(id="p2", mode=modes.LINK)
     outs = Synthesizer(cfg(), ScriptedLLM(good_reply)).synthesize([bad_mode, no_seeds])
-    assert "unknown mode 'poetry'" in outs[0].error and not outs[0].retryable
+    assert "unknown synthesis mode value 99" in outs[0].error and not outs[0].retryable
     assert "no seeds" in outs[1].error and not outs[1].retryable
 
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
-
 from linksyn.common.bus.kafka import KafkaBus
-from linksyn.common.bus.tansu import TansuBroker
 from linksyn.common.config import KafkaConfig
-from linksyn.common.net import free_loopback_port
 from linksyn.v1 import records_pb2
+
+from tests.tooling.ports import free_loopback_port
+from tests.tooling.tansu import TansuBroker
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS_FILE = REPO / "examples" / "seeds.jsonl"
@@ -64,7 +64,8 @@ def cluster_config(root: Path, bootstrap: str, llm_spec: str, max_paths: int) ->
             "topics": {"partitions": 3},
         },
         "runtime": {"batch_size": 4, "batch_wait_s": 0.05, "workers": 2, "commit_interval_s": 0.3,
-                    "max_attempts": 3, "backoff_initial_s": 0.2, "backoff_max_s": 2.0, "shutdown_timeout_s": 20},
+                    "retry": {"max_attempts": 3, "backoff_initial_s": 0.2, "backoff_max_s": 2.0},
+                    "shutdown_timeout_s": 20},
         "server": {"host": "127.0.0.1"},
         "extractor": {"mode": "keyphrase"},
         "graph": {"snapshot_url": str(root / "graph"), "snapshot_every_seeds": 10, "snapshot_every_s": 1.0},
@@ -76,7 +77,7 @@ def cluster_config(root: Path, bootstrap: str, llm_spec: str, max_paths: int) ->
             "max_tokens": 160,
             # SmolLM2-135M often echoes a seed; the copy filter has its own tests, here delivery is under test.
             "max_copy_overlap": 1.0,
-            "llm": {"request_timeout_s": 60, "max_attempts": 3, "backoff_initial_s": 0.5, "backoff_max_s": 4},
+            "llm": {"request_timeout_s": 60, "retry": {"max_attempts": 3, "backoff_initial_s": 0.5, "backoff_max_s": 4}},
             "sink": {"output_dir": str(root / "dataset"), "flush_interval_s": 1.0, "formats": ["jsonl", "parquet"]},
         },
     }
@@ -333,7 +334,6 @@ class Cluster:
         group would cost a join per read)."""
         from kafka import KafkaConsumer
         from kafka import TopicPartition as KafkaTopicPartition
-
         from linksyn.common.bus.kafka import client_settings
         from linksyn.common.bus.memory import build_message
 
@@ -378,7 +378,7 @@ class Cluster:
 
     def sink_decisions(self) -> dict[str, list[int]]:
         """The sink's durable state: 64-bit ids of every QA it decided on, and of those it kept."""
-        from linksyn.synth.sink.store import DatasetStore
+        from linksyn.sink.store import DatasetStore
 
         store = DatasetStore(self.config["synth"]["sink"]["output_dir"])
         manifest = store.read_manifest() or {"chunks": []}
@@ -448,7 +448,7 @@ class Ledger:
 
 
 def read_ledger(cluster: Cluster, pushed: set[str], injected: Mapping[str, set[bytes]]) -> Ledger:
-    from linksyn.graph.store import SnapshotStore
+    from linksyn.common.snapshots.store import SnapshotStore
 
     t = cluster.topics
     seed_keys = {m.key.decode() for m in cluster.read_topic("seeds")}
@@ -492,7 +492,7 @@ def check_ledger(ledger: Ledger, cluster: Cluster, injected: Mapping[str, set[by
     - every SynthQA on synth-qa was decided by the sink exactly once (kept, or dropped as a duplicate); every kept
       QA is in the dataset exactly once, with no question twice; each row points at a path and at annotated seeds.
     """
-    from linksyn.synth.sink.dedup import id64, question_hash
+    from linksyn.sink.dedup import id64, question_hash
 
     t = cluster.topics
     assert ledger.annotated | ledger.seeds_dead == ledger.seeds_in, (

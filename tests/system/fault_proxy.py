@@ -14,7 +14,7 @@ from typing import Literal
 
 import httpx
 
-from linksyn.common.net import free_loopback_port
+from tests.tooling.ports import free_loopback_port
 
 FaultMode = Literal["errors", "stalls"]
 

@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.system.cluster import LINKSYN, PIPELINE, SEEDS_FILE, Cluster, check_ledger, read_ledger
-
 from linksyn.common.seeds import SeedReader
+
+from tests.system.cluster import (
+    LINKSYN,
+    PIPELINE,
+    SEEDS_FILE,
+    Cluster,
+    check_ledger,
+    read_ledger,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.timeout(900)]
 
@@ -29,7 +36,7 @@ def embedded_config(cluster: Cluster) -> dict:
     c = cluster.config
     return {
         "extractor": c["extractor"],
-        "sampler": {"embedded_paths": MAX_PATHS, "mode_mix": c["sampler"]["mode_mix"]},
+        "sampler": {"max_paths": MAX_PATHS, "mode_mix": c["sampler"]["mode_mix"]},
         "synth": {k: v for k, v in c["synth"].items() if k != "sink"} | {"sink": {"formats": ["jsonl"]}},
     }
 
@@ -83,8 +90,8 @@ def test_cluster_end_to_end_matches_the_embedded_run(openai_server, tmp_path: Pa
     assert report["annotated"] == len(ledger.annotated)
     assert report["dead_letters"]["by_service"].get("extractor", 0) == len(ledger.seeds_dead)
 
+    from linksyn.common.snapshots.store import SnapshotStore
     from linksyn.graph.analysis import canonical_form
-    from linksyn.graph.store import SnapshotStore
 
     embedded_graph = SnapshotStore(out / "graph").latest()
     # Same extraction (each seed's KPs, discipline, difficulty are in the graph) and the same graph.
@@ -103,6 +110,6 @@ def test_cluster_end_to_end_matches_the_embedded_run(openai_server, tmp_path: Pa
 
 
 def cluster_snapshot(cluster: Cluster):
-    from linksyn.graph.store import SnapshotStore
+    from linksyn.common.snapshots.store import SnapshotStore
 
     return SnapshotStore(cluster.config["graph"]["snapshot_url"]).latest()

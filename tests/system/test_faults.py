@@ -22,9 +22,11 @@ import time
 from pathlib import Path
 
 import pytest
+from linksyn.common.seeds import SeedReader
+
 from tests.system.cluster import (
-    LINKSYN,
     INPUT_TOPIC,
+    LINKSYN,
     PIPELINE,
     SEEDS_FILE,
     Cluster,
@@ -33,8 +35,6 @@ from tests.system.cluster import (
     read_ledger,
 )
 from tests.system.fault_proxy import LLMFaultProxy
-
-from linksyn.common.seeds import SeedReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -182,8 +182,8 @@ def test_llm_errors_then_timeouts_for_a_while_then_recovery(openai_server, tmp_p
         # proxy's 15 s stall), the consumer loop retries a failed path 6 times with backoff 1, 2, 4, 8, 8 s; a path
         # that still fails is dead-lettered. At most 2 requests in flight: the real server answers one at a time and
         # keeps computing requests whose client gave up, so a deeper queue would time out without any fault.
-        overrides = {"synth": {"llm": {"request_timeout_s": 12, "max_attempts": 2, "max_concurrency": 2}},
-                     "runtime": {"max_attempts": 6, "backoff_initial_s": 1.0, "backoff_max_s": 8.0}}
+        overrides = {"synth": {"llm": {"request_timeout_s": 12, "retry": {"max_attempts": 2}, "max_concurrency": 2}},
+                     "runtime": {"retry": {"max_attempts": 6, "backoff_initial_s": 1.0, "backoff_max_s": 8.0}}}
         with Cluster(tmp_path / "cluster", spec, max_paths=MAX_PATHS, overrides=overrides) as cluster:
             cluster.start()
             cluster.push(SEEDS_FILE)

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from linksyn.common.runtime.loop import ConsumerLoop
+from linksyn.common.snapshots.store import SnapshotStore
 from linksyn.config import LinksynConfig
-from linksyn.graph.store import SnapshotStore
-from linksyn.sampler.app import build as build_sampler
+from linksyn.registry import build_service
 from linksyn.sampler.targets import Deficit, shift_targets
-from linksyn.trainer.app import build as build_trainer
 from linksyn.v1 import records_pb2
+
 from tests.sampler.sampler_graphs import build_snapshot, random_seeds
 from tests.trainer.conftest import wait_for, write_dataset
 from tests.trainer.test_probes import write_mmlu
@@ -43,9 +42,9 @@ def test_trainer_probe_report_moves_sampler_targets(tmp_path: Path, tiny_spec: s
     })
     bus = make_bus(bus_kind)
     bus.ensure_topics(cfg.bus.topics.all_partitions())
-    trainer = build_trainer(cfg, bus)
-    sampler = build_sampler(cfg, bus)
-    service = sampler.background[0].service
+    trainer = build_service("trainer", cfg, bus)
+    sampler = build_service("sampler", cfg, bus)
+    service = sampler.background[0].sampler
     service.refresh()
     before = service.sampler.resolved_target_dicts()
     reader = bus.consumer(unique_group("probe-reader"), [cfg.bus.topics.probes])

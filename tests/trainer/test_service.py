@@ -8,15 +8,15 @@ from pathlib import Path
 
 import grpc
 import pytest
-
-from tests.trainer.conftest import wait_for, write_dataset
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.config import ServerConfig
 from linksyn.common.runtime.grpc_server import build_grpc_server
 from linksyn.common.runtime.loop import ConsumerLoop
 from linksyn.config import LinksynConfig
-from linksyn.trainer.app import build
+from linksyn.registry import build_service
 from linksyn.v1 import records_pb2, trainer_pb2, trainer_pb2_grpc
+
+from tests.trainer.conftest import wait_for, write_dataset
 from tests.trainer.test_probes import write_mmlu
 
 
@@ -37,7 +37,7 @@ def test_enough_tokens_start_a_run_whose_probe_report_is_published(tmp_path: Pat
     cfg = service_cfg(tmp_path, tiny_spec)
     bus = InMemoryBus()
     bus.ensure_topics(cfg.bus.topics.all_partitions())
-    parts = build(cfg, bus)
+    parts = build_service("trainer", cfg, bus)
     loop = ConsumerLoop(bus, parts.stage, cfg.runtime, cfg.bus.topics, "linksyn.trainer").start()
     reports = bus.consumer("probe-reader", [cfg.bus.topics.probes])
     try:
@@ -65,7 +65,7 @@ def test_enough_tokens_start_a_run_whose_probe_report_is_published(tmp_path: Pat
 def test_grpc_start_status_and_probe(tmp_path: Path, tiny_spec: str) -> None:
     cfg = service_cfg(tmp_path, tiny_spec)
     bus = InMemoryBus()
-    parts = build(cfg, bus)
+    parts = build_service("trainer", cfg, bus)
     server, port = build_grpc_server(parts, ServerConfig(host="127.0.0.1", grpc_port=0))
     server.start()
     try:

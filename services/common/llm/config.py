@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from linksyn.common.config import RetryConfig, Section
 from pydantic import Field
-
-from linksyn.common.config import Section
 
 
 class LLMConfig(Section):
@@ -23,12 +22,9 @@ class LLMConfig(Section):
     """Longest time to open a TCP connection to the server."""
     max_concurrency: int = Field(default=64, ge=1)
     """Requests in flight at once against the server (also the HTTP connection pool size)."""
-    max_attempts: int = Field(default=4, ge=1)
-    """Attempts per request on transient failures (429, 5xx, timeouts, connection errors) before it fails."""
-    backoff_initial_s: float = Field(default=0.5, ge=0)
-    """Delay before the first retry; doubles each attempt, with +-50% jitter so retries do not arrive in step."""
-    backoff_max_s: float = Field(default=20.0, ge=0)
-    """Longest delay between attempts (also caps a server's Retry-After)."""
+    retry: RetryConfig = RetryConfig(max_attempts=4, backoff_initial_s=0.5, backoff_max_s=20.0)
+    """Attempts per request on transient failures (429, 5xx, timeouts, connection errors) before it fails, and the
+    backoff between them (jittered +-50%, so retries do not arrive in step; a server's Retry-After wins)."""
     max_reply_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest HTTP reply body read from the server (bytes); reading stops there and the request fails, not
     retried, with "reply of more than N bytes exceeds llm.max_reply_bytes=N". A reply of max_tokens tokens is a few

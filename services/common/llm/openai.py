@@ -14,15 +14,14 @@ import asyncio
 import json
 import logging
 import os
-import random
 import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import httpx
-
 from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.llm.config import LLMConfig
+from linksyn.common.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +79,6 @@ def parse_reply(data: Any) -> Completion:
         completion_tokens=int(usage.get("completion_tokens") or 0),
         finish_reason=str(choice.get("finish_reason") or ""),
     )
-
-
-def backoff_delay(attempt: int, config: LLMConfig, retry_after: str | None = None) -> float:
-    """Seconds to wait before attempt `attempt + 1`: the server's Retry-After if given, else exponential, jittered."""
-    if retry_after:
-        try:
-            return min(float(retry_after), config.backoff_max_s)
-        except ValueError:
-            pass  # an HTTP date: fall back to our own schedule
-    base = min(config.backoff_max_s, config.backoff_initial_s * (2 ** (attempt - 1)))
-    return base * random.uniform(0.5, 1.5)
 
 
 def _mentions_response_format(body: str) -> bool:
@@ -184,7 +172,7 @@ class OpenAILLM(LLM):
         c = self.config
         attempt = 0
         failure: _Failure | None = None
-        while attempt < c.max_attempts:
+        while attempt < c.retry.max_attempts:
             attempt += 1
             mode = self.structured_mode
             async with self._semaphore:
@@ -199,9 +187,9 @@ class OpenAILLM(LLM):
                 stepped = await self._step_down(request, STRUCTURED_MODES.index(mode), attempt)
                 if stepped is not None:
                     return stepped
-            if not failure.retryable or attempt >= c.max_attempts:
+            if not failure.retryable or attempt >= c.retry.max_attempts:
                 break
-            delay = backoff_delay(attempt, c, failure.retry_after)
+            delay = backoff_delay(attempt, c.retry, jitter=True, retry_after=failure.retry_after)
             log.info("request %r attempt %d failed (%s); retrying in %.2fs",
                      request.request_id, attempt, failure.message, delay)
             await asyncio.sleep(delay)

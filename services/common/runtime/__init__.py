@@ -1,4 +1,5 @@
-"""The service runtime: the consumer loop every service runs, its metrics, the gRPC server and the process runner.
+"""The service runtime: the consumer loop every service runs, its metrics, the gRPC server, Stats, and the host that
+runs a service's parts (in `linksyn serve` and `linksyn run` alike).
 
 Names are imported lazily, so domain code importing `linksyn.common.runtime.stage` does not load gRPC.
 """
@@ -10,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from linksyn.common.runtime.grpc_server import build_grpc_server, grpc_channel
-    from linksyn.common.runtime.loop import ConsumerLoop, OutputsLostError, backoff_delay
+    from linksyn.common.runtime.host import ServiceHost, consumer_group, run_service
+    from linksyn.common.runtime.loop import ConsumerLoop, OutputsLostError
     from linksyn.common.runtime.metrics import start_metrics_server
     from linksyn.common.runtime.offsets import OffsetTracker
     from linksyn.common.runtime.parts import Background, ServiceParts
-    from linksyn.common.runtime.service import RuntimeStats, consumer_group, run_service, stats_reply
     from linksyn.common.runtime.stage import PermanentError, Result, Stage
+    from linksyn.common.runtime.stats import RuntimeStats, stats_reply
 
 _EXPORTS = {
     "Background": "parts",
@@ -24,16 +26,16 @@ _EXPORTS = {
     "OutputsLostError": "loop",
     "PermanentError": "stage",
     "Result": "stage",
-    "RuntimeStats": "service",
+    "RuntimeStats": "stats",
+    "ServiceHost": "host",
     "ServiceParts": "parts",
     "Stage": "stage",
-    "backoff_delay": "loop",
     "build_grpc_server": "grpc_server",
-    "consumer_group": "service",
+    "consumer_group": "host",
     "grpc_channel": "grpc_server",
-    "run_service": "service",
+    "run_service": "host",
     "start_metrics_server": "metrics",
-    "stats_reply": "service",
+    "stats_reply": "stats",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from linksyn.common.bus.base import Bus, Consumer, Message, TopicPartition
 from linksyn.common.config import RuntimeConfig, TopicsConfig
+from linksyn.common.retry import backoff_delay
 from linksyn.common.runtime.metrics import ConsumerMetrics
 from linksyn.common.runtime.offsets import OffsetTracker
 from linksyn.common.runtime.stage import PermanentError, Result, Stage
@@ -50,13 +51,6 @@ MAX_POLL_RECORDS = 500
 """Most records taken from the consumer per poll."""
 MAX_ERROR_CHARS = 4000
 """Error texts are cut to this length in dead letters."""
-
-
-def backoff_delay(failed_attempts: int, initial_s: float, max_s: float) -> float:
-    """Delay before the next attempt after `failed_attempts` failures: initial_s * 2^(failed_attempts-1), capped."""
-    if failed_attempts < 1:
-        return 0.0
-    return min(max_s, initial_s * 2.0 ** min(failed_attempts - 1, 60))
 
 
 def describe_error(e: BaseException) -> str:
@@ -431,10 +425,10 @@ class ConsumerLoop:
         self._metrics.records_failed(m.topic).inc()
         with self._counts_lock:
             self._counts["records_failed"] += 1
-        if permanent or attempts >= self.cfg.max_attempts:
+        if permanent or attempts >= self.cfg.retry.max_attempts:
             self._dead_letter(m, error, attempts)
         elif not self._stopping.is_set():  # when stopping, the record is handed back instead
-            delay = backoff_delay(attempts, self.cfg.backoff_initial_s, self.cfg.backoff_max_s)
+            delay = backoff_delay(attempts, self.cfg.retry)
             self._schedule(m, attempts, delay, dl_error=None)
             with self._counts_lock:
                 self._counts["retries"] += 1
@@ -466,7 +460,7 @@ class ConsumerLoop:
                 "producing the dead letter of %s[%d]@%d failed (%s); trying again later",
                 m.topic, m.partition, m.offset, describe_error(e),
             )
-            self._schedule(m, attempts, self.cfg.backoff_max_s, dl_error=error)
+            self._schedule(m, attempts, self.cfg.retry.backoff_max_s, dl_error=error)
             return
         log.warning(
             "dead-lettered %s[%d]@%d after %d attempt(s): %s", m.topic, m.partition, m.offset, attempts, error

@@ -1,9 +1,7 @@
-"""What a service's wiring (`linksyn.<service>.app.build`) hands to whoever runs it.
-
-The same parts run in two places:
-- `linksyn serve NAME`: one OS process on the Kafka bus, with its gRPC server and /metrics endpoint
-  (linksyn.common.runtime.service.run_service);
-- `linksyn run`: every service's parts in one process over the in-memory bus (linksyn.pipeline).
+"""What a service's wiring (`linksyn.<service>.app.build`) hands to the ServiceHost that runs it
+(linksyn.common.runtime.host), in both places a service runs:
+- `linksyn serve NAME`: one OS process on the Kafka bus, with its gRPC server and /metrics endpoint (run_service);
+- `linksyn run`: every service in one process over the in-memory bus, without endpoints (linksyn.pipeline).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Sequence, TypeVar
 
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
 from linksyn.common.bus.base import Message, OutRecord, TopicPartition
 
 
@@ -38,31 +40,62 @@ class Result:
         return cls(error=error, permanent=permanent)
 
 
-T = TypeVar("T")
+class MalformedRecord(PermanentError, ValueError):
+    """An input record that can never be processed (it does not parse, or fails its stage's validation): dead-lettered
+    at once with this message. `reason` is a short code for metrics labels ("undecodable", "no_kps", ...)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+M = TypeVar("M", bound=ProtoMessage)
+
+
+def protobuf_decoder(record_type: type[M], check: Callable[[M], None] | None = None) -> Callable[[bytes], M]:
+    """The decoder of a topic's records: bytes -> a `record_type` message, MalformedRecord("undecodable") when the
+    bytes are not one, and whatever `check` raises (MalformedRecord, or ValueError) when the message is unusable."""
+    name = record_type.DESCRIPTOR.name
+
+    def decode(value: bytes) -> M:
+        record = record_type()
+        try:
+            record.ParseFromString(value)
+        except DecodeError as e:
+            raise MalformedRecord(f"malformed {name} protobuf ({len(value)} bytes): {e}", "undecodable") from None
+        if check is not None:
+            check(record)
+        return record
+
+    return decode
 
 
 @dataclass
 class DecodedBatch:
     """A batch decoded record by record: `records[k]` came from `batch[slots[k]]`; `failed` maps the index of every
-    record that did not decode to its permanent failure (malformed input is dead-lettered, never retried)."""
+    record that did not decode to its permanent failure (malformed input is dead-lettered, never retried) and
+    `reasons` to the short reason code of that failure."""
 
     records: list
     slots: list[int]
     failed: dict[int, Result]
+    reasons: dict[int, str] = field(default_factory=dict)
 
 
-def decode_batch(batch: Sequence[Message], decode: Callable[[bytes], T]) -> DecodedBatch:
-    """Decode each message's value with `decode`; a ValueError marks that record alone as permanently failed."""
-    records: list[T] = []
-    slots: list[int] = []
-    failed: dict[int, Result] = {}
+def decode_batch(batch: Sequence[Message], decode: Callable[[bytes], object]) -> DecodedBatch:
+    """Decode each message's value with `decode` (every stage's one way to read its input); a ValueError marks
+    that record alone as permanently failed, its dead letter saying "<reason code>: <message>" (the code of a
+    MalformedRecord, else "invalid"), so dead letters group by what was wrong."""
+    out = DecodedBatch([], [], {})
     for i, msg in enumerate(batch):
         try:
-            records.append(decode(msg.value))
-            slots.append(i)
+            out.records.append(decode(msg.value))
+            out.slots.append(i)
         except ValueError as e:
-            failed[i] = Result.failed(str(e), permanent=True)
-    return DecodedBatch(records, slots, failed)
+            reason = getattr(e, "reason", "invalid")
+            out.failed[i] = Result.failed(f"{reason}: {e}", permanent=True)
+            out.reasons[i] = reason
+    return out
 
 
 class Stage(Protocol):

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
+from linksyn.common.grades import MAX_GRADE, UNKNOWN, is_grade
 from linksyn.common.ids import content_id
 from linksyn.v1.records_pb2 import Seed
 
@@ -66,11 +67,12 @@ def _optional_text(row: Mapping[str, Any], key: str) -> str:
 
 
 def parse_difficulty(value: Any) -> int:
-    """Difficulty 1-5 from an int, a digit string or "Level k"; 0 when absent. Anything else is an error."""
+    """A grade (linksyn.common.grades) from an int, a digit string or "Level k"; 0 when absent. Anything else is
+    an error."""
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
-        raise RowError(f"difficulty must be an integer 0-5, got {value!r}")
+        raise RowError(f"difficulty must be an integer 0-{MAX_GRADE}, got {value!r}")
     if isinstance(value, int):
         level = value
     elif isinstance(value, float) and value.is_integer():
@@ -79,12 +81,12 @@ def parse_difficulty(value: Any) -> int:
         m = _LEVEL.match(value)
         text = m.group(1) if m else value.strip()
         if not text.isdigit():
-            raise RowError(f"difficulty must be an integer 0-5 or 'Level k', got {value!r}")
+            raise RowError(f"difficulty must be an integer 0-{MAX_GRADE} or 'Level k', got {value!r}")
         level = int(text)
     else:
-        raise RowError(f"difficulty must be an integer 0-5, got {value!r}")
-    if not 0 <= level <= 5:
-        raise RowError(f"difficulty must be between 0 and 5, got {value!r}")
+        raise RowError(f"difficulty must be an integer 0-{MAX_GRADE}, got {value!r}")
+    if not (level == UNKNOWN or is_grade(level)):
+        raise RowError(f"difficulty must be between 0 and {MAX_GRADE}, got {value!r}")
     return level
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from linksyn.common.bus import BrokerUnavailableError
+from linksyn.common.bus.kafka import (
+    KafkaBus,
+    client_settings,
+    consumer_settings,
+    producer_settings,
+)
+from linksyn.common.config import KafkaConfig
 from pydantic import SecretStr
 
-from linksyn.common.bus import BrokerUnavailableError
-from linksyn.common.bus.kafka import KafkaBus, client_settings, consumer_settings, producer_settings
-from linksyn.common.net import free_loopback_port
-from linksyn.common.config import KafkaConfig
+from tests.tooling.ports import free_loopback_port
 
 
 def test_plaintext_settings():
@@ -81,7 +86,8 @@ def test_an_unreachable_cluster_is_named_in_the_error():
 @pytest.mark.kafka
 def test_flush_raises_when_records_cannot_be_stored():
     from linksyn.common.bus import ProduceError
-    from linksyn.common.bus.tansu import TansuBroker
+
+    from tests.tooling.tansu import TansuBroker
 
     with TansuBroker() as broker:  # its own broker: this test stops it
         bus = KafkaBus(KafkaConfig(bootstrap=broker.bootstrap, request_timeout_ms=3000))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-
 from linksyn.common.llm import LLMConfig, ModelSpecError, load_llm
 from linksyn.common.llm.openai import OpenAILLM
 
@@ -26,10 +25,10 @@ def test_hub_id_not_in_cache_is_not_downloaded(tmp_path, monkeypatch):
 
 
 def test_options_override_config_and_unknown_options_fail():
-    llm = load_llm("openai:http://127.0.0.1:9/v1#m", LLMConfig(max_attempts=2), max_concurrency=3)
+    llm = load_llm("openai:http://127.0.0.1:9/v1#m", LLMConfig(retry={"max_attempts": 2}), max_concurrency=3)
     try:
         assert isinstance(llm, OpenAILLM)
-        assert (llm.config.max_attempts, llm.config.max_concurrency) == (2, 3)
+        assert (llm.config.retry.max_attempts, llm.config.max_concurrency) == (2, 3)
         assert llm.model_name == "openai:m" and llm.base_url == "http://127.0.0.1:9/v1"
     finally:
         llm.close()

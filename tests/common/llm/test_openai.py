@@ -9,11 +9,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
+from linksyn.common.config import RetryConfig
 from linksyn.common.llm import load_llm
 from linksyn.common.llm.base import ChatRequest, SamplingParams
-from linksyn.common.llm.config import LLMConfig
-from linksyn.common.llm.openai import OpenAILLM, backoff_delay, parse_reply, request_body
+from linksyn.common.llm.openai import OpenAILLM, parse_reply, request_body
 
 SECRET = "sk-test-0123456789abcdef-secret"
 
@@ -123,7 +122,7 @@ def server():
     s.close()
 
 
-FAST = dict(backoff_initial_s=0.01, backoff_max_s=0.05, max_attempts=3, request_timeout_s=2.0)
+FAST = dict(retry=RetryConfig(backoff_initial_s=0.01, backoff_max_s=0.05, max_attempts=3), request_timeout_s=2.0)
 
 
 @pytest.fixture
@@ -189,7 +188,7 @@ def test_client_error_is_not_retried(server, make_llm):
 
 
 def test_hanging_server_times_out(server, make_llm):
-    llm = make_llm(server.url, request_timeout_s=0.3, max_attempts=2)
+    llm = make_llm(server.url, request_timeout_s=0.3, retry=RetryConfig(backoff_initial_s=0.01, backoff_max_s=0.05, max_attempts=2))
     out = llm.generate([req("hang:x"), req("ok:y")])
     assert not out[0].ok and "timeout" in out[0].error and out[0].retryable
     assert server.calls["hang:x"] == 2
@@ -200,7 +199,7 @@ def test_connection_refused_is_an_error_not_an_exception(make_llm):
     s = ScriptedServer()
     url = s.url
     s.close()  # nothing listens there any more
-    out = make_llm(url, max_attempts=2).generate([req("ok:x")])
+    out = make_llm(url, retry=RetryConfig(backoff_initial_s=0.01, backoff_max_s=0.05, max_attempts=2)).generate([req("ok:x")])
     assert not out[0].ok and "connection error" in out[0].error and out[0].retryable
 
 
@@ -285,12 +284,3 @@ def test_request_body_and_reply_parsing():
     assert (c.text, c.finish_reason, c.prompt_tokens) == ("hi", "length", 0)
     with pytest.raises(ValueError, match="choices"):
         parse_reply({"error": "x"})
-
-
-def test_backoff_grows_with_jitter_and_honours_retry_after():
-    cfg = LLMConfig(backoff_initial_s=1.0, backoff_max_s=8.0)
-    for attempt, base in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 8.0)]:
-        d = [backoff_delay(attempt, cfg) for _ in range(50)]
-        assert all(0.5 * base <= x <= 1.5 * base for x in d) and len(set(d)) > 1
-    assert backoff_delay(1, cfg, "3") == 3.0
-    assert backoff_delay(1, cfg, "100") == 8.0

@@ -7,9 +7,16 @@ import uuid
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import pytest
-
-from linksyn.common.bus.base import Bus, Consumer, Headers, Message, OutRecord, RebalanceCallback, TopicPartition
-from linksyn.common.config import RuntimeConfig, TopicsConfig
+from linksyn.common.bus.base import (
+    Bus,
+    Consumer,
+    Headers,
+    Message,
+    OutRecord,
+    RebalanceCallback,
+    TopicPartition,
+)
+from linksyn.common.config import RetryConfig, RuntimeConfig, TopicsConfig
 from linksyn.common.runtime.loop import ConsumerLoop
 from linksyn.common.runtime.stage import Result
 
@@ -22,13 +29,12 @@ def fast_runtime(**overrides: Any) -> RuntimeConfig:
         batch_size=4,
         batch_wait_s=0.01,
         commit_interval_s=0.05,
-        backoff_initial_s=0.01,
-        backoff_max_s=0.05,
         shutdown_timeout_s=5.0,
         max_in_flight=64,
         workers=4,
     )
-    return RuntimeConfig(**(base | overrides))
+    retry = RetryConfig(backoff_initial_s=0.01, backoff_max_s=0.05, max_attempts=overrides.pop("max_attempts", 3))
+    return RuntimeConfig(**(base | {"retry": retry} | overrides))
 
 
 def wait_for(pred: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:

@@ -25,7 +25,7 @@ from conftest import RecordingBus  # noqa: E402
 from linksyn.common.bus import Message, OutRecord, make_bus  # noqa: E402
 from linksyn.common.config import TopicsConfig  # noqa: E402
 from linksyn.common.runtime.parts import ServiceParts  # noqa: E402
-from linksyn.common.runtime.service import run_service  # noqa: E402
+from linksyn.common.runtime.host import run_service  # noqa: E402
 from linksyn.common.runtime.stage import Result  # noqa: E402
 from linksyn.config import LinksynConfig  # noqa: E402
 

@@ -8,10 +8,7 @@ from typing import Iterator
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.runtime.parts import ServiceParts
 from linksyn.config import LinksynConfig
-from linksyn.pipeline import STAGES, import_app
-
-SERVICES = tuple(STAGES)
-"""Every service `linksyn serve` runs (extractor, graph, sampler, synth, sink, trainer)."""
+from linksyn.registry import SERVICES, build_service
 
 
 def local_config(root: Path) -> LinksynConfig:
@@ -20,9 +17,9 @@ def local_config(root: Path) -> LinksynConfig:
     cfg = LinksynConfig()
     cfg.graph.snapshot_url = str(root / "graph")
     cfg.graph.snapshot_every_s = 1.0
-    cfg.synth.sink.flush_interval_s = 1.0
+    cfg.sink.flush_interval_s = 1.0
     cfg.sampler.snapshot_store = str(root / "graph")
-    cfg.synth.sink.output_dir = str(root / "dataset")
+    cfg.sink.output_dir = str(root / "dataset")
     cfg.trainer.out_dir = str(root / "trainer")
     return cfg
 
@@ -33,7 +30,7 @@ def build_every_service(root: Path) -> Iterator[dict[str, ServiceParts]]:
     built: dict[str, ServiceParts] = {}
     try:
         for name in SERVICES:
-            built[name] = import_app(name).build(cfg, InMemoryBus())
+            built[name] = build_service(name, cfg, InMemoryBus())
         yield built
     finally:
         for parts in built.values():

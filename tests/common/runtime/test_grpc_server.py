@@ -17,8 +17,8 @@ from tests.common.runtime.certs import self_signed_cert
 from linksyn.common.config import ServerConfig
 from linksyn.common.runtime.grpc_server import build_grpc_server, grpc_channel
 from linksyn.common.runtime.parts import ServiceParts
-from linksyn.common.runtime.service import RuntimeStats
-from linksyn.v1 import common_pb2, synth_pb2_grpc
+from linksyn.common.runtime.stats import RuntimeStats
+from linksyn.v1 import common_pb2, sink_pb2_grpc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +26,7 @@ SERVICE = "linksyn.v1.SinkService"
 TOKEN = "s3cret-token-value"
 
 
-class SinkStats(RuntimeStats, synth_pb2_grpc.SinkServiceServicer):
+class SinkStats(RuntimeStats, sink_pb2_grpc.SinkServiceServicer):
     stats_service = "sink-under-test"
 
     def stats_details(self) -> dict[str, Any]:
@@ -36,7 +36,7 @@ class SinkStats(RuntimeStats, synth_pb2_grpc.SinkServiceServicer):
 def _parts() -> ServiceParts:
     return ServiceParts(
         name="sink-under-test",
-        servicers=[(synth_pb2_grpc.add_SinkServiceServicer_to_server, SinkStats())],
+        servicers=[(sink_pb2_grpc.add_SinkServiceServicer_to_server, SinkStats())],
         service_names=[SERVICE],
     )
 
@@ -65,7 +65,7 @@ def _health(channel: grpc.Channel, service: str = "") -> int:
 
 
 def _stats(channel: grpc.Channel) -> common_pb2.StatsReply:
-    return synth_pb2_grpc.SinkServiceStub(channel).Stats(common_pb2.StatsRequest(), timeout=10)
+    return sink_pb2_grpc.SinkServiceStub(channel).Stats(common_pb2.StatsRequest(), timeout=10)
 
 
 def test_health_is_serving_for_the_server_and_each_service(plain_port: int) -> None:

@@ -9,10 +9,9 @@ from collections import Counter
 from typing import Callable, Mapping, Sequence
 
 import pytest
-
 from linksyn.common.bus import Bus, InMemoryBus, Message, OutRecord, TopicPartition
 from linksyn.common.config import RuntimeConfig, TopicsConfig
-from linksyn.common.runtime.loop import ConsumerLoop, OutputsLostError, backoff_delay
+from linksyn.common.runtime.loop import ConsumerLoop, OutputsLostError
 from linksyn.common.runtime.stage import PermanentError, Result
 from linksyn.v1 import records_pb2
 
@@ -33,11 +32,6 @@ def _dead_letters(bus: Bus, loop: ConsumerLoop, count: int) -> list[records_pb2.
         dl.ParseFromString(m.value)
         out.append(dl)
     return out
-
-
-def test_backoff_doubles_from_the_initial_delay_up_to_the_cap() -> None:
-    assert [backoff_delay(n, 0.2, 1.0) for n in range(0, 6)] == [0.0, 0.2, 0.4, 0.8, 1.0, 1.0]
-    assert backoff_delay(10_000, 0.2, 10.0) == 10.0  # no overflow on absurd attempt counts
 
 
 def test_every_record_is_processed_and_committed_to_the_log_end(start_loop: Callable[..., ConsumerLoop]) -> None:

@@ -12,7 +12,7 @@ import pytest
 from linksyn.common.bus import InMemoryBus
 from linksyn.common.runtime.loop import ConsumerLoop
 from linksyn.common.runtime.metrics import flattened_metrics, start_metrics_server, stop_metrics_server
-from linksyn.common.runtime.service import stats_reply
+from linksyn.common.runtime.stats import stats_reply
 
 from .conftest import EchoStage, fast_runtime, wait_for
 

@@ -1,0 +1,1 @@
+"""The sink service: exact and near-duplicate removal, decontamination, dataset shards and card (`linksyn serve sink`)."""

@@ -1,0 +1,23 @@
+"""Wiring of the sink service (`linksyn serve sink`): the sink stage on `synth-qa` and its gRPC servicer."""
+
+from __future__ import annotations
+
+from linksyn.common.bus.base import Bus
+from linksyn.common.config import SharedConfig
+from linksyn.common.runtime.parts import ServiceParts
+from linksyn.sink.config import SinkConfig
+from linksyn.sink.servicer import SinkServicer
+from linksyn.sink.stage import SinkStage
+from linksyn.v1 import sink_pb2_grpc
+
+
+def build(cfg: SinkConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
+    """The sink service, configured by the `sink` section. Restores its dedup state from the dataset's state folder."""
+    stage = SinkStage(cfg, shared.bus.topics.synth_qa)
+    return ServiceParts(
+        name="sink",
+        stage=stage,
+        servicers=[(sink_pb2_grpc.add_SinkServiceServicer_to_server, SinkServicer(stage))],
+        service_names=["linksyn.v1.SinkService"],
+        close=stage.flush,
+    )
