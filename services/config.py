@@ -18,6 +18,7 @@ from linksyn.common.config import (
     ServerConfig,
     redact_url_passwords,
 )
+from linksyn.common.yaml_file import read_yaml
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.graph.config import GraphConfig
 from linksyn.sampler.config import SamplerConfig
@@ -89,12 +90,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LinksynConfig:
     data: dict[str, Any] = {}
     if path:
         p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {str(p)!r} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {e}") from e
+        loaded = read_yaml(p, "config file", ConfigError)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {str(p)!r} must hold a mapping at the top, got {type(loaded).__name__}")
         data = loaded or {}

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from linksyn.common.grades import GRADE_NAMES, GRADES, MAX_GRADE, MIN_GRADE, UNKNOWN, is_grade
+from linksyn.common.yaml_file import read_yaml
 
 DEFAULT_TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
 
@@ -220,10 +220,4 @@ class Taxonomy:
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     """Read a taxonomy YAML file (the packaged default when `path` is None)."""
     p = Path(path) if path else DEFAULT_TAXONOMY_PATH
-    if not p.is_file():
-        raise TaxonomyError(f"taxonomy file {str(p)!r} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise TaxonomyError(f"taxonomy file {str(p)!r} is not valid YAML: {e}") from e
-    return Taxonomy.from_mapping(data, origin=str(p))
+    return Taxonomy.from_mapping(read_yaml(p, "taxonomy file", TaxonomyError), origin=str(p))

@@ -9,6 +9,7 @@ nothing is lost on persist.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 from linksyn.common.snapshots.graph import GraphSnapshot, StringTable
@@ -61,21 +62,9 @@ class Counters:
         c.difficulty_counts = dict(difficulty_counts)
         c.paths_emitted = int(paths_emitted)
         if kp:
-            idx = _index_of(snap.kp_text.to_list())
-            for text, n in kp.items():
-                i = idx.get(text)
-                if i is None:
-                    c.dormant_kp[text] = n
-                else:
-                    c.kp_cov[i] += n
+            _place(kp, snap.kp_text.to_list(), c.kp_cov, c.dormant_kp)
         if seed:
-            idx = _index_of(snap.seed_ids.to_list())
-            for sid, n in seed.items():
-                i = idx.get(sid)
-                if i is None:
-                    c.dormant_seed[sid] = n
-                else:
-                    c.seed_use[i] += n
+            _place(seed, snap.seed_ids.to_list(), c.seed_use, c.dormant_seed)
         return c
 
     def named(self, snap: GraphSnapshot) -> tuple[dict[str, int], dict[str, int]]:
@@ -97,3 +86,14 @@ def encode_names(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_names(blob: np.ndarray, offsets: np.ndarray) -> list[str]:
     return StringTable(blob, offsets).to_list()
+
+
+def _place(counts: Mapping[str, int], names: list[str], dense: np.ndarray, dormant: dict[str, int]) -> None:
+    """Add counts keyed by name into `dense` (indexed like `names`); names not in the snapshot wait in `dormant`."""
+    idx = _index_of(names)
+    for name, n in counts.items():
+        i = idx.get(name)
+        if i is None:
+            dormant[name] = n
+        else:
+            dense[i] += n

@@ -1,14 +1,16 @@
-"""Quality filters on a generated QA (pure). Each returns a drop reason, or None when the item passes.
+"""Quality filters on a generated QA (pure). Each returns a drop reason, or None when the item passes; the
+thresholds are SynthConfig's (min/max question chars, max answer chars, zh_min_cjk_share, copy_ngram,
+max_copy_overlap).
 
 Reasons are stable strings: they label the `linksyn_synth_dropped_total` metric and the dataset card.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 from linksyn.common.text import detect_lang, ngram_overlap
+from linksyn.synth.config import SynthConfig
 from linksyn.synth.parse import GeneratedQA
 
 # Every reason an item can be dropped for, in synth (the sink adds its own).
@@ -29,19 +31,7 @@ DROP_REASONS = (
 _PLACEHOLDER_ANSWERS = {"...", "…", "n/a", "none", "null", "answer", "todo", "?"}
 
 
-@dataclass(frozen=True)
-class FilterSettings:
-    """Thresholds of the filters (from SynthConfig)."""
-
-    min_question_chars: int = 15
-    max_question_chars: int = 4000
-    max_answer_chars: int = 4000
-    zh_min_cjk_share: float = 0.3
-    copy_ngram: int = 8
-    max_copy_overlap: float = 0.6
-
-
-def check_lengths(qa: GeneratedQA, s: FilterSettings) -> str | None:
+def check_lengths(qa: GeneratedQA, s: SynthConfig) -> str | None:
     """Answer present; question and answer within bounds."""
     if not qa.answer.strip() or qa.answer.strip().lower() in _PLACEHOLDER_ANSWERS:
         return "answer_missing"
@@ -55,14 +45,14 @@ def check_lengths(qa: GeneratedQA, s: FilterSettings) -> str | None:
     return None
 
 
-def check_language(qa: GeneratedQA, expected_lang: str, s: FilterSettings) -> str | None:
+def check_language(qa: GeneratedQA, expected_lang: str, s: SynthConfig) -> str | None:
     """The question is in the expected language ('' = anything goes)."""
     if not expected_lang:
         return None
     return None if detect_lang(qa.question, s.zh_min_cjk_share) == expected_lang else "wrong_language"
 
 
-def check_seed_copy(qa: GeneratedQA, seed_questions: Sequence[str], s: FilterSettings) -> str | None:
+def check_seed_copy(qa: GeneratedQA, seed_questions: Sequence[str], s: SynthConfig) -> str | None:
     """The question does not copy any seed question (share of its word n-grams found in the seed)."""
     for seed in seed_questions:
         if ngram_overlap(qa.question, seed, s.copy_ngram) > s.max_copy_overlap:
@@ -71,7 +61,7 @@ def check_seed_copy(qa: GeneratedQA, seed_questions: Sequence[str], s: FilterSet
 
 
 def first_failed_filter(
-    qa: GeneratedQA, expected_lang: str, seed_questions: Sequence[str], s: FilterSettings
+    qa: GeneratedQA, expected_lang: str, seed_questions: Sequence[str], s: SynthConfig
 ) -> str | None:
     """Run the filters cheapest first; the first failing one's reason, or None."""
     return (

@@ -19,7 +19,7 @@ from linksyn.common.modes import MODES, mode_name, mode_value
 from linksyn.common.text import detect_lang, normalise_text
 from linksyn.synth.checkable import answers_agree, extract_checkable
 from linksyn.synth.config import SynthConfig
-from linksyn.synth.filters import FilterSettings, first_failed_filter
+from linksyn.synth.filters import first_failed_filter
 from linksyn.synth.parse import (
     GeneratedQA,
     ReplyError,
@@ -107,14 +107,6 @@ class Synthesizer:
         self.templates = {m: load_template(m, cfg.prompt_version, directory) for m in MODES}
         self.rate_template = load_template("rate", cfg.prompt_version, directory)
         self.refine_template = load_template("refine", cfg.prompt_version, directory)
-        self.filters = FilterSettings(
-            min_question_chars=cfg.min_question_chars,
-            max_question_chars=cfg.max_question_chars,
-            max_answer_chars=cfg.max_answer_chars,
-            zh_min_cjk_share=cfg.zh_min_cjk_share,
-            copy_ngram=cfg.copy_ngram,
-            max_copy_overlap=cfg.max_copy_overlap,
-        )
         self.qa_schema = qa_schema(
             cfg.max_question_chars, cfg.max_answer_chars, cfg.max_rationale_chars, cfg.max_knowledge_points
         )
@@ -200,7 +192,7 @@ class Synthesizer:
                 out.dropped["malformed"] += 1
                 continue
             p = paths[d.path_index]
-            reason = first_failed_filter(qa, self._expected_lang(p), [s.question for s in p.seeds], self.filters)
+            reason = first_failed_filter(qa, self._expected_lang(p), [s.question for s in p.seeds], self.cfg)
             if reason:
                 out.dropped[reason] += 1
                 continue

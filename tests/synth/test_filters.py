@@ -1,15 +1,15 @@
 from linksyn.common.text import detect_lang, ngram_overlap
 from linksyn.synth.filters import (
-    FilterSettings,
     check_language,
     check_lengths,
     check_seed_copy,
     first_failed_filter,
 )
+from linksyn.synth.config import SynthConfig
 from linksyn.synth.parse import GeneratedQA
 
-S = FilterSettings(min_question_chars=15, max_question_chars=200, max_answer_chars=50, copy_ngram=5,
-                   max_copy_overlap=0.6)
+S = SynthConfig(min_question_chars=15, max_question_chars=200, max_answer_chars=50, copy_ngram=5,
+                max_copy_overlap=0.6)
 SEED = "A box holds 12 eggs. How many eggs are in 5 boxes of the same size?"
 
 

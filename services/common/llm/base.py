@@ -27,6 +27,16 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     """Stop strings."""
 
+    def as_kwargs(self) -> dict[str, Any]:
+        """The settings under the names the OpenAI API, llama-cpp-python and vllm.SamplingParams share (seed and
+        stop only when set)."""
+        out: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.stop:
+            out["stop"] = list(self.stop)
+        return out
+
 
 @dataclass(frozen=True)
 class ChatRequest:

@@ -35,18 +35,7 @@ BODY_EXCERPT_CHARS = 300
 def chat_fields(request: ChatRequest) -> dict[str, Any]:
     """Messages and sampling settings of one request in the OpenAI chat-completions form (also what
     llama-cpp-python's create_chat_completion takes)."""
-    p = request.params
-    fields: dict[str, Any] = {
-        "messages": [dict(m) for m in request.messages],
-        "temperature": p.temperature,
-        "top_p": p.top_p,
-        "max_tokens": p.max_tokens,
-    }
-    if p.seed is not None:
-        fields["seed"] = p.seed
-    if p.stop:
-        fields["stop"] = list(p.stop)
-    return fields
+    return {"messages": [dict(m) for m in request.messages], **request.params.as_kwargs()}
 
 
 def request_body(model: str, request: ChatRequest, mode: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from linksyn.common.llm.base import LLM, ChatRequest, Completion, SamplingParams
+from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.llm.config import LLMConfig
 
 log = logging.getLogger(__name__)
@@ -25,20 +25,6 @@ def import_vllm() -> Any:
     except ImportError as e:
         raise ImportError(f"{INSTALL_HINT} ({e})") from e
     return vllm
-
-
-def sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
-    """vllm.SamplingParams keyword arguments for our SamplingParams (structured output added separately)."""
-    kwargs: dict[str, Any] = {
-        "temperature": params.temperature,
-        "top_p": params.top_p,
-        "max_tokens": params.max_tokens,
-    }
-    if params.seed is not None:
-        kwargs["seed"] = params.seed
-    if params.stop:
-        kwargs["stop"] = list(params.stop)
-    return kwargs
 
 
 def structured_output_kwargs(schema: dict[str, Any] | None, sampling_params_module: Any) -> dict[str, Any]:
@@ -96,7 +82,7 @@ class VLLMLLM(LLM):
     def sampling_params(self, request: ChatRequest) -> Any:
         """The vllm.SamplingParams of one request."""
         return self._vllm.SamplingParams(
-            **sampling_kwargs(request.params), **structured_output_kwargs(request.json_schema, self._sp)
+            **request.params.as_kwargs(), **structured_output_kwargs(request.json_schema, self._sp)
         )
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:

@@ -10,16 +10,15 @@ import pytest
 
 from linksyn.common.llm import load_llm
 from linksyn.common.llm.base import SamplingParams
-from linksyn.common.llm.vllm import completion_from_output, sampling_kwargs, structured_output_kwargs
+from linksyn.common.llm.vllm import completion_from_output, structured_output_kwargs
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}}
 
 
-def test_sampling_kwargs_translate_every_field():
+def test_sampling_params_translate_every_field_for_vllm_and_openai():
     p = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=300, seed=7, stop=("###", "\n\n"))
-    assert sampling_kwargs(p) == {"temperature": 0.6, "top_p": 0.95, "max_tokens": 300, "seed": 7,
-                                  "stop": ["###", "\n\n"]}
-    assert sampling_kwargs(SamplingParams()) == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 256}
+    assert p.as_kwargs() == {"temperature": 0.6, "top_p": 0.95, "max_tokens": 300, "seed": 7, "stop": ["###", "\n\n"]}
+    assert SamplingParams().as_kwargs() == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 256}
 
 
 class _Params:
