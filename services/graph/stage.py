@@ -93,18 +93,18 @@ class GraphStage:
     concurrent_batches = False
 
     def __init__(
-        self, cfg: GraphConfig, topics: TopicsConfig, store: SnapshotStore | None = None, service: str = "graph"
+        self, cfg: GraphConfig, topics: TopicsConfig, store: SnapshotStore | None = None, name: str = "graph"
     ) -> None:
         self.cfg = cfg
-        self.name = service
+        self.name = name
         self.input_topics = [topics.seed_kps]
         self.store = store if store is not None else SnapshotStore(cfg.snapshot_url, keep=cfg.snapshot_keep)
         self._decode = annotated_seed_decoder(cfg)
         self._lock = threading.Lock()
-        self._m_ingested = metrics.SEEDS_INGESTED.labels(service=service)
-        self._m_replayed = metrics.SEEDS_REPLAYED.labels(service=service)
-        self._m_kps = metrics.GRAPH_KPS.labels(service=service)
-        self._m_seeds = metrics.GRAPH_SEEDS.labels(service=service)
+        self._m_ingested = metrics.SEEDS_INGESTED.labels(service=name)
+        self._m_replayed = metrics.SEEDS_REPLAYED.labels(service=name)
+        self._m_kps = metrics.GRAPH_KPS.labels(service=name)
+        self._m_seeds = metrics.GRAPH_SEEDS.labels(service=name)
 
         t0 = time.perf_counter()
         latest = self.store.latest(verify=cfg.verify_on_load)
@@ -118,7 +118,7 @@ class GraphStage:
             int(latest.meta.get("created_unix_ms", 0)) / 1000 if latest else time.time()
         )
         self._published_at = time.monotonic()
-        metrics.SNAPSHOT_AGE.labels(service=service).set_function(lambda: time.time() - self._published_wall)
+        metrics.SNAPSHOT_AGE.labels(service=name).set_function(lambda: time.time() - self._published_wall)
         self._update_gauges(latest)
         if latest is not None:
             log.info(

@@ -78,8 +78,8 @@ def cluster_config(root: Path, bootstrap: str, llm_spec: str, max_paths: int) ->
             # SmolLM2-135M often echoes a seed; the copy filter has its own tests, here delivery is under test.
             "max_copy_overlap": 1.0,
             "llm": {"request_timeout_s": 60, "retry": {"max_attempts": 3, "backoff_initial_s": 0.5, "backoff_max_s": 4}},
-            "sink": {"output_dir": str(root / "dataset"), "flush_interval_s": 1.0, "formats": ["jsonl", "parquet"]},
         },
+        "sink": {"output_dir": str(root / "dataset"), "flush_interval_s": 1.0, "formats": ["jsonl", "parquet"]},
     }
 
 
@@ -366,7 +366,7 @@ class Cluster:
 
     def dataset(self) -> list[dict[str, Any]]:
         """Every row of the dataset's shards that the sink's manifest lists (what `datasets` would load)."""
-        root = Path(self.config["synth"]["sink"]["output_dir"])
+        root = Path(self.config["sink"]["output_dir"])
         manifest_path = root / ".sink-state" / "manifest.json"
         if not manifest_path.exists():
             return []
@@ -380,7 +380,7 @@ class Cluster:
         """The sink's durable state: 64-bit ids of every QA it decided on, and of those it kept."""
         from linksyn.sink.store import DatasetStore
 
-        store = DatasetStore(self.config["synth"]["sink"]["output_dir"])
+        store = DatasetStore(self.config["sink"]["output_dir"])
         manifest = store.read_manifest() or {"chunks": []}
         decided: list[int] = []
         kept: list[int] = []

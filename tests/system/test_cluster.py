@@ -37,7 +37,8 @@ def embedded_config(cluster: Cluster) -> dict:
     return {
         "extractor": c["extractor"],
         "sampler": {"max_paths": MAX_PATHS, "mode_mix": c["sampler"]["mode_mix"]},
-        "synth": {k: v for k, v in c["synth"].items() if k != "sink"} | {"sink": {"formats": ["jsonl"]}},
+        "synth": c["synth"],
+        "sink": {"formats": ["jsonl"]},
     }
 
 

@@ -212,9 +212,9 @@ def test_malformed_records_on_every_topic_are_dead_lettered_and_the_rest_flows(o
         b"bad-seed-empty": ("extractor", "empty question"),
         b"bad-kps-bytes": ("graph", ""),
         b"bad-kps-none": ("graph", "no_kps"),
-        b"bad-path-bytes": ("synth", "not a WalkPath"),
+        b"bad-path-bytes": ("synth", "malformed WalkPath protobuf"),
         b"bad-path-noseeds": ("synth", "has no seeds"),
-        b"bad-qa-bytes": ("sink", "not a SynthQA"),
+        b"bad-qa-bytes": ("sink", "malformed SynthQA protobuf"),
         b"bad-qa-noanswer": ("sink", "empty answer"),
         b"bad-probe-bytes": ("sampler", ""),
     }
