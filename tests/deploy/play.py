@@ -205,7 +205,7 @@ class ImageInfo:
 
 def ensure_image(build_log: Path | None = None) -> ImageInfo:
     """The linksyn image for the current sources, built when podman's storage lacks it. Keeps the three newest
-    images of this repository (older ones are removed, their layers with them)."""
+    images of this repository (older ones are removed, with the layers only they use)."""
     base, base_s = ensure_base_image()
     flags, args = build_settings(base)
     name = f"{IMAGE_REPO}:src-{source_hash(args)}"
@@ -235,7 +235,8 @@ def _prune_old_images(keep: int) -> None:
                      if n.startswith(f"{IMAGE_REPO}:src-")), reverse=True)
     for _, n in tagged[keep:]:
         podman("rmi", n, check=False)  # one still in use by a container stays
-    podman("image", "prune", "--force", check=False)
+    # No `podman image prune`: the build stage's layers (torch, the requirements) are untagged, and they are what
+    # makes the next build after a change of the sources take seconds instead of minutes.
 
 
 # ---- the chart -------------------------------------------------------------------------------------------------
