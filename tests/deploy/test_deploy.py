@@ -118,6 +118,34 @@ class PlayedCluster(Cluster):
         self.bus = KafkaBus(KafkaConfig(**config["bus"]["kafka"]), client_id="deploy-test")
         return self
 
+    def sink_dir(self) -> Path:
+        return Path(self.config["sink"]["output_dir"] if "sink" in self.config
+                    else self.config["synth"]["sink"]["output_dir"])
+
+    def dataset(self) -> list[dict[str, Any]]:
+        """Every row of the shards the sink's manifest lists, read on the sink's volume."""
+        manifest_path = self.sink_dir() / ".sink-state" / "manifest.json"
+        if not manifest_path.exists():
+            return []
+        rows: list[dict[str, Any]] = []
+        for shard in json.loads(manifest_path.read_text())["shards"]:
+            rows += [json.loads(line) for line in (self.sink_dir() / shard["files"]["jsonl"]).read_text().splitlines()]
+        return rows
+
+    def sink_decisions(self) -> dict[str, list[int]]:
+        """The sink's durable state on its volume: ids of every QA it decided on, and of those it kept."""
+        from linksyn.sink.store import DatasetStore
+
+        store = DatasetStore(str(self.sink_dir()))
+        manifest = store.read_manifest() or {"chunks": []}
+        decided: list[int] = []
+        kept: list[int] = []
+        for name in manifest["chunks"]:
+            chunk = store.read_chunk(name)
+            decided += [int(x) for x in chunk["decided_ids"]]
+            kept += [int(x) for x in chunk["kept_ids"]]
+        return {"decided": decided, "kept": kept}
+
     def check_alive(self) -> None:
         for s in SERVICES:
             state = self.chart.container_state(s)
@@ -312,8 +340,7 @@ def test_the_chart_played_end_to_end_through_restarts(image, tmp_path: Path) -> 
         assert len(ledger.path_ids) == MAX_PATHS
         assert ledger.dataset, cluster.logs()
         # the dataset is where the sink container wrote it: on the sink's volume, as JSONL and Parquet shards
-        out = Path(cluster.config["sink"]["output_dir"] if "sink" in cluster.config
-                   else cluster.config["synth"]["sink"]["output_dir"])
+        out = cluster.sink_dir()
         assert out.is_relative_to(chart.volume_path("data-linksyn-sink-0"))
         assert list((out / "data" / "jsonl").glob("*.jsonl")) and list((out / "data" / "parquet").glob("*.parquet"))
         print(f"\ndeploy: dataset rows {len(ledger.dataset)}, dead letters {len(ledger.dead)}, "

@@ -81,3 +81,13 @@ def test_podman_values_render_and_lint(helm: str) -> None:
     docs = render(helm, "-f", str(PODMAN_VALUES))
     assert config_of(docs)["extractor"]["mode"] == "keyphrase"
     assert any(d["kind"] == "ServiceMonitor" for d in docs)
+
+
+def test_the_configmap_is_a_valid_linksyn_config(helm: str, tmp_path) -> None:
+    """Every key the ConfigMap renders is one linksyn knows (a misspelt or moved key fails at pod start)."""
+    from linksyn.config import load_config
+
+    for args in ([], ["-f", str(PODMAN_VALUES)], ["-f", str(CHART / "ci" / "gpu-values.yaml")]):
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config_of(render(helm, *args))))
+        load_config(path)
