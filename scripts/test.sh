@@ -24,6 +24,11 @@ fi
 # Prometheus (end-to-end scrape test): Debian's `prometheus` binary, unpacked into .tools/bin (nothing installed
 # system-wide, no service started).
 bash scripts/install_prometheus.sh
+# The deployment test (tests/deploy): podman + runc + debootstrap from Debian (apt-get), moto's S3 server in
+# .tools/s3 (the test broker's storage), and this project's containers.conf. The images it builds are cached in
+# podman's storage between runs (tagged by a hash of what they are built from): a cold run adds the base image
+# (debootstrap) and the image build, a few minutes.
+bash scripts/install_podman.sh
 # ------------------------------------------------------------------------------------------------------------------
 
 exec "$root/.venv/bin/python" -m pytest -q "$@"

@@ -72,11 +72,16 @@ capabilities:
   drop: ["ALL"]
 {{- end -}}
 
+{{/* Where a StatefulSet's volume is mounted; the ConfigMap points the graph snapshots, sampler counters and the
+   sink's dataset there. */}}
+{{- define "linksyn.dataDir" -}}/var/lib/linksyn{{- end -}}
+
 {{/* Where the Kafka client TLS files and the gRPC server certificate are mounted (from existing Secrets). */}}
 {{- define "linksyn.kafkaTlsDir" -}}/etc/linksyn-secrets/kafka-tls{{- end -}}
 {{- define "linksyn.grpcTlsDir" -}}/etc/linksyn-secrets/grpc-tls{{- end -}}
 
-{{/* Environment every linksyn container gets: bus, config file, secrets by reference only. */}}
+{{/* Environment every linksyn container gets: bus, config file, secrets by reference only (the ports come
+   per service, in workloads.yaml). */}}
 {{- define "linksyn.env" -}}
 - name: LINKSYN_CONFIG
   value: /etc/linksyn/config.yaml
@@ -135,10 +140,6 @@ capabilities:
       name: {{ .Values.grpcAuth.secretName }}
       key: {{ .Values.grpcAuth.key }}
 {{- end }}
-- name: LINKSYN_SERVER__GRPC_PORT
-  value: {{ .Values.ports.grpc | quote }}
-- name: LINKSYN_SERVER__METRICS_PORT
-  value: {{ .Values.ports.metrics | quote }}
 - name: HF_HOME
   value: /tmp/hf
 - name: HF_HUB_OFFLINE
