@@ -3,7 +3,8 @@
 # runc as its runtime, debootstrap (the base image is made from Debian packages: no registry is needed), moto's S3
 # server (PyPI, in its own virtualenv .tools/s3: the S3 storage that keeps the test broker's records across a
 # restart; see tests/deploy/broker.py for why not s3rver), and helm.
-# podman runs as root with host networking; this project's containers.conf (.tools/podman/containers.conf, given
+# podman runs as root (pods get slirp4netns networks with their ports on loopback: podman 4.3's kube play refuses host
+# networking for pods that declare ports); this project's containers.conf (.tools/podman/containers.conf, given
 # to podman through CONTAINERS_CONF by tests/deploy/play.py) picks runc, since crun fails on some machines' cgroups,
 # and drops podman's default ulimits, which a container without CAP_SYS_RESOURCE may not be allowed to set.
 set -euo pipefail
