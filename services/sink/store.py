@@ -145,3 +145,14 @@ class DatasetStore:
         with self.state_fs.open(f"{self.state_root}/{name}", "rb") as fh:
             with np.load(io.BytesIO(fh.read())) as z:
                 return {k: z[k] for k in z.files}
+
+    def decisions(self) -> dict[str, list[int]]:
+        """The 64-bit ids of every QA the durable state decided on, and of those kept (across every state chunk)."""
+        manifest = self.read_manifest() or {"chunks": []}
+        decided: list[int] = []
+        kept: list[int] = []
+        for name in manifest["chunks"]:
+            chunk = self.read_chunk(name)
+            decided += [int(x) for x in chunk["decided_ids"]]
+            kept += [int(x) for x in chunk["kept_ids"]]
+        return {"decided": decided, "kept": kept}

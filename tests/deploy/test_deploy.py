@@ -41,7 +41,7 @@ from tests.deploy.play import (
     ensure_image,
     podman,
 )
-from tests.system.cluster import SEEDS_FILE, Cluster, ServiceProcess, check_ledger, read_ledger
+from tests.system.cluster import SEEDS_FILE, Cluster, ServiceProcess, check_ledger, read_ledger, seed_waves
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.kafka]
 
@@ -136,15 +136,7 @@ class PlayedCluster(Cluster):
         """The sink's durable state on its volume: ids of every QA it decided on, and of those it kept."""
         from linksyn.sink.store import DatasetStore
 
-        store = DatasetStore(str(self.sink_dir()))
-        manifest = store.read_manifest() or {"chunks": []}
-        decided: list[int] = []
-        kept: list[int] = []
-        for name in manifest["chunks"]:
-            chunk = store.read_chunk(name)
-            decided += [int(x) for x in chunk["decided_ids"]]
-            kept += [int(x) for x in chunk["kept_ids"]]
-        return {"decided": decided, "kept": kept}
+        return DatasetStore(str(self.sink_dir())).decisions()
 
     def check_alive(self) -> None:
         for s in SERVICES:
@@ -177,17 +169,6 @@ def remap(path: str, volume: Path) -> str:
     return str(volume / path[len(prefix):])
 
 
-def seed_waves(tmp_path: Path, n: int = 3) -> list[Path]:
-    lines = SEEDS_FILE.read_text().splitlines(keepends=True)
-    size = -(-len(lines) // n)
-    waves = []
-    for i in range(n):
-        p = tmp_path / f"wave-{i}.jsonl"
-        p.write_text("".join(lines[i * size:(i + 1) * size]))
-        waves.append(p)
-    return waves
-
-
 def check_probes(chart: LocalChart) -> dict[str, list[str]]:
     """Every probe of every container, run as the kubelet runs it: a gRPC health check (service "" unless the
     probe names one) on the port it names, or a TCP connect. Returns service -> the probes that passed."""
@@ -217,7 +198,7 @@ class Prometheus:
     ServiceMonitor's endpoint names a Service port, the Service maps it to a container port by name."""
 
     def __init__(self, chart: LocalChart, root: Path) -> None:
-        from tests.deploy.broker import free_port
+        from tests.tooling.ports import free_loopback_port
 
         docs = chart.docs
         monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
@@ -233,7 +214,7 @@ class Prometheus:
             cport = next(p["containerPort"] for p in c["ports"] if p["name"] == svc_port["targetPort"])
             targets[s] = f"127.0.0.1:{cport}"
         self.targets = targets
-        self.port = free_port()
+        self.port = free_loopback_port()
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         (root / "prometheus.yml").write_text(yaml.safe_dump({

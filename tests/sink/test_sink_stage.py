@@ -6,6 +6,7 @@ import datasets
 import pytest
 from linksyn.common.bus.base import Message, TopicPartition
 from linksyn.sink.stage import SinkStage
+from linksyn.sink.store import DatasetStore
 
 from tests.sink.sink_fixtures import TOPIC, make_qa, random_questions
 
@@ -119,6 +120,10 @@ def test_restart_keeps_dedup_state(sink_cfg, messages):
     m = manifest(cfg)
     assert m["totals"]["records"] == 31 and m["totals"]["dropped"] == {"duplicate": 1, "near_duplicate": 1}
     assert len(m["shards"]) == 2
+    # The durable decisions across both runs' state chunks: 33 decided, 31 kept, each once.
+    d = DatasetStore(cfg.output_dir).decisions()
+    assert len(d["decided"]) == len(set(d["decided"])) == 33
+    assert len(d["kept"]) == len(set(d["kept"])) == 31 and set(d["kept"]) < set(d["decided"])
 
 
 def test_commits_wait_for_the_shard(sink_cfg, messages):

@@ -380,15 +380,7 @@ class Cluster:
         """The sink's durable state: 64-bit ids of every QA it decided on, and of those it kept."""
         from linksyn.sink.store import DatasetStore
 
-        store = DatasetStore(self.config["sink"]["output_dir"])
-        manifest = store.read_manifest() or {"chunks": []}
-        decided: list[int] = []
-        kept: list[int] = []
-        for name in manifest["chunks"]:
-            chunk = store.read_chunk(name)
-            decided += [int(x) for x in chunk["decided_ids"]]
-            kept += [int(x) for x in chunk["kept_ids"]]
-        return {"decided": decided, "kept": kept}
+        return DatasetStore(self.config["sink"]["output_dir"]).decisions()
 
 
 
@@ -521,3 +513,15 @@ def check_ledger(ledger: Ledger, cluster: Cluster, injected: Mapping[str, set[by
         assert row["id"] in ledger.qa_ids
         assert row["path_id"] in ledger.path_ids, row
         assert row["source_seed_ids"] and set(row["source_seed_ids"]) <= ledger.annotated, row
+
+
+def seed_waves(tmp_path: Path, n: int = 3) -> list[Path]:
+    """The seed file cut into `n` files of consecutive lines (pushed one after the other)."""
+    lines = SEEDS_FILE.read_text().splitlines(keepends=True)
+    size = -(-len(lines) // n)
+    waves = []
+    for i in range(n):
+        p = tmp_path / f"wave-{i}.jsonl"
+        p.write_text("".join(lines[i * size:(i + 1) * size]))
+        waves.append(p)
+    return waves

