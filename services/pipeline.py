@@ -182,6 +182,8 @@ class Pipeline:
                 log.exception("building stage %s failed", name)
                 continue
             run.build_s = time.monotonic() - t
+            # Hosted from now on: whatever happens later, shutdown stops it and runs its close().
+            run.host = ServiceHost(run.parts, self.cfg, self.bus, endpoints=False)
             run.status = STATUS_RAN
         # A stage downstream of a selected stage that cannot run gets no input: say so instead of running it dry.
         missing: str | None = None
@@ -206,8 +208,8 @@ class Pipeline:
         self._t0 = time.monotonic()
         for run in self._running():
             run.started_at = time.monotonic()
-            assert run.parts is not None
-            run.host = ServiceHost(run.parts, self.cfg, self.bus, endpoints=False).start(background=False)
+            assert run.host is not None
+            run.host.start(background=False)
 
     def feed(self, seeds: SeedInput) -> int:
         """Produce every seed to the seeds topic (keyed by seed id). Returns how many were produced."""

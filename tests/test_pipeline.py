@@ -120,6 +120,9 @@ def test_a_failing_build_fails_the_run_before_any_seed_is_read(test_stages, tmp_
     assert "model file missing: /nowhere/model.gguf" in report["stages"]["broken_build"]["reason"]
     assert report["stages"]["collect"]["status"] == STATUS_SKIPPED
     assert report["seeds_in"] == 0 and seeds.reader.read_count == 0
+    from pipeline_stages.annotate import CLOSED
+
+    assert CLOSED == ["annotate"]  # built, never started, and still released
 
 
 def test_a_broken_import_is_a_failure_not_absence(test_stages, tmp_path: Path):
