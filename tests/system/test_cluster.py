@@ -63,7 +63,8 @@ def test_cluster_end_to_end_matches_the_embedded_run(openai_server, tmp_path: Pa
         assert counter("extractor", "consumer_records_in_total", topics["seeds"]) == pushed
         assert counter("graph", "consumer_records_in_total", topics["seed_kps"]) == counter(
             "extractor", "consumer_records_out_total", topics["seed_kps"])
-        assert by_service["sampler"]["counters"]["paths_emitted"] == MAX_PATHS
+        assert by_service["sampler"]["details"]["paths_emitted"] == MAX_PATHS
+        assert by_service["sampler"]["counters"]["sampler_paths_emitted_total{walker=value}"] == MAX_PATHS
         assert counter("synth", "consumer_records_in_total", topics["paths"]) == MAX_PATHS
         assert counter("sink", "consumer_records_in_total", topics["synth_qa"]) == counter(
             "synth", "consumer_records_out_total", topics["synth_qa"])

@@ -101,7 +101,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(victim: st
                 mid = lambda: counter(cluster.status_row("sink"), "consumer_records_in_total") >= 2  # noqa: E731
             cluster.wait(mid, 300, f"{victim} in the middle of the stream", every=0.1)
             row = cluster.status_row(victim)
-            done_before = (row["counters"]["paths_emitted"] if victim == "sampler"
+            done_before = (row["details"]["paths_emitted"] if victim == "sampler"
                            else counter(row, "consumer_records_in_total"))
             if victim != "sink":  # the sink's input, QA, keeps coming after the sampler is done: checked below
                 assert cluster.details("sampler").get("paths_emitted", 0) < MAX_PATHS, "the stream was over"
@@ -127,7 +127,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(victim: st
             print(f"{victim}: read {done_before:g} before the kill, {committed_at_kill} committed; the restart read "
                   f"{counter(after, 'consumer_records_in_total'):g} of {topic_size}")
         else:
-            assert after["counters"]["paths_emitted"] == MAX_PATHS
+            assert after["details"]["paths_emitted"] == MAX_PATHS
 
 
 # ---- the broker unavailable for a while --------------------------------------------------------------------------
