@@ -105,7 +105,8 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
     while True:
         if i >= len(data) or shift > 63:
             raise MalformedRecord(
-                f"the Confluent protobuf framing's message indexes are cut short or malformed: {EXPECTED}", "bad_framing"
+                f"the Confluent protobuf framing's message indexes are cut short or malformed: {EXPECTED}",
+                "bad_framing",
             )
         b = data[i]
         i += 1
