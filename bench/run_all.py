@@ -74,6 +74,8 @@ BENCHES: tuple[Bench, ...] = (
     Bench("bus", "records/s through KafkaBus (real Tansu broker) and InMemoryBus",
           quick=("--records", "5000", "--memory-records", "20000", "--repeat", "1"), timeout_s=1200,
           quick_timeout_s=300),
+    Bench("seed_decode", "JSON seeds vs Seed protobufs through the extractor's decode step",
+          quick=("--records", "5000", "--repeat", "2"), timeout_s=600, quick_timeout_s=300),
     Bench("graph", "KP graph ingest vs networkx, synthetic and real seeds",
           quick=("--sizes", "100000", "--nx-seeds", "20000", "--stage-seeds", "10000", "--stream-batch", "0",
                  "--real-copies", "0", "--annotate-budget-s", "60"), timeout_s=3600, quick_timeout_s=600),

@@ -103,7 +103,7 @@ class LinksynGroup(TyperGroup):
                 self.add_command(LazyCommand(plugin), plugin.name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)  # in the order added: run, serve, push, status, config, then plugins
+        return list(self.commands)  # in the order added: run, serve, push, status, schema, config, then plugins
 
 
 app = typer.Typer(
@@ -364,9 +364,10 @@ def push(
 ) -> None:
     """Stream seeds into the linksyn.seeds topic of a Kafka cluster, with a progress bar.
 
-    The topic is created (bus.topics.partitions partitions) if it does not exist. Each seed is keyed by its id
-    (deterministic: a re-push produces the same keys and ids). Rejected rows are listed as file:line: reason.
-    Exits non-zero only if nothing could be pushed.
+    The topic is created (bus.topics.partitions partitions) if it does not exist. Each seed is a Seed protobuf
+    (header content-type: application/x-protobuf) keyed by its id (deterministic: a re-push produces the same keys
+    and ids); other producers may write JSON seeds instead (`linksyn schema seed`). Rejected rows are listed as
+    file:line: reason. Exits non-zero only if nothing could be pushed.
     """
     _setup_logging(verbose)
     cfg = _load_config(config)
@@ -375,6 +376,7 @@ def push(
         cfg.bus.kafka.bootstrap = bootstrap
     reader = _seed_reader(paths, fmt, cfg)
     from linksyn.common.bus import BusError, make_bus
+    from linksyn.common.seeds.wire import PROTOBUF_HEADERS
     from tqdm import tqdm
 
     topic = cfg.bus.topics.seeds
@@ -386,7 +388,7 @@ def push(
     try:
         bus.ensure_topics({topic: cfg.bus.topics.partitions})
         for seed in tqdm(reader, desc=f"push {topic}", unit=" seeds", file=sys.stderr, dynamic_ncols=True):
-            bus.produce(topic, seed.SerializeToString(), key=seed.id.encode("utf-8"))
+            bus.produce(topic, seed.SerializeToString(), key=seed.id.encode("utf-8"), headers=PROTOBUF_HEADERS)
             pushed += 1
         bus.flush()
     except BusError as e:
@@ -558,6 +560,60 @@ def config_show(config: Optional[Path] = ConfigOption) -> None:
     from linksyn.config import config_to_yaml
 
     typer.echo(config_to_yaml(_load_config(config)), nl=False)
+
+
+# ---- schema ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedSchema:
+    """A JSON Schema linksyn publishes: the function in `module` that builds it, and what it describes."""
+
+    module: str
+    function: str
+    what: str
+
+
+SCHEMAS: dict[str, PublishedSchema] = {
+    "seed": PublishedSchema(
+        "linksyn.common.seeds.schema", "seed_json_schema",
+        "a seed: a line of a JSONL seed file, or a JSON record on linksyn.seeds (content-type application/json)",
+    ),
+    "kept-qa": PublishedSchema(
+        "linksyn.sink.kept", "kept_qa_json_schema",
+        "a kept QA: a line of the dataset's JSONL shards, or a record on sink.kept_topic",
+    ),
+}
+"""Name -> schema; the repository keeps each as schemas/<name>.schema.json (tests/test_schemas.py checks them)."""
+
+
+def schema_document(name: str) -> str:
+    """The JSON Schema `name` as printed by `linksyn schema NAME` and kept in schemas/NAME.schema.json."""
+    found = SCHEMAS[name]
+    built = getattr(importlib.import_module(found.module), found.function)()
+    return json.dumps(built, indent=2, ensure_ascii=False) + "\n"
+
+
+@app.command()
+def schema(
+    name: Optional[str] = typer.Argument(
+        None, help=f"The schema to print: {', '.join(SCHEMAS)}. Without it, the list.", show_default=False
+    ),
+) -> None:
+    """Print a published JSON Schema of the records other systems write or read as JSON.
+
+    `seed`: what any Kafka producer may write to linksyn.seeds (header content-type: application/json), the same
+    row a JSONL seed file holds per line. `kept-qa`: what the sink publishes to sink.kept_topic, the same row its
+    JSONL shards hold. The repository has them as schemas/NAME.schema.json; the protobuf records are
+    protos/linksyn/v1/records.proto.
+    """
+    if name is None:
+        for key, found in SCHEMAS.items():
+            typer.echo(f"{key:8}  {found.what}")
+        return
+    if name not in SCHEMAS:
+        raise _fail(f"unknown schema {name!r}; schemas: {', '.join(SCHEMAS)}")
+    typer.echo(schema_document(name), nl=False)
 
 
 def main() -> None:

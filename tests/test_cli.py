@@ -56,12 +56,13 @@ def test_help_lists_every_command_with_its_summary():
         ("push", "linksyn.seeds"),
         ("status", "health"),
         ("config", "configuration"),
+        ("schema", "JSON Schema"),
     ]:
         line = next((x for x in result.output.splitlines() if x.lstrip("│ ").startswith(f"{command} ")), None)
         assert line is not None and words in line, (command, result.output)
 
 
-@pytest.mark.parametrize("command", [["run"], ["serve"], ["push"], ["status"], ["config", "show"]])
+@pytest.mark.parametrize("command", [["run"], ["serve"], ["push"], ["status"], ["schema"], ["config", "show"]])
 def test_every_command_has_help_for_each_option(command: list[str]):
     result = invoke(*command, "--help")
     assert result.exit_code == 0, result.output
@@ -257,6 +258,7 @@ def test_push_delivers_every_seed_to_kafka(kafka_bootstrap: str, make_bus, uniqu
         for m in consumer.poll(timeout_s=1.0):
             seed = Seed.FromString(m.value)
             assert m.key == seed.id.encode()
+            assert m.header("content-type") == b"application/x-protobuf"  # self-describing for other consumers
             got[seed.id] = seed
     ends = consumer.end_offsets([TopicPartition(topic, p) for p in range(3)])
     consumer.close()

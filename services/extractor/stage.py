@@ -1,4 +1,5 @@
-"""The extractor's consumer stage: Seed records in, AnnotatedSeed records out (keyed by seed id).
+"""The extractor's consumer stage: seeds in (Seed protobuf or JSON: linksyn.common.seeds.wire), AnnotatedSeed
+records out (keyed by seed id).
 
 Thin transport: decode, call `Extractor.extract` on the whole batch (one LLM `generate` call), encode one Result
 per record. A malformed record fails permanently (dead-lettered at once); a seed whose reply was unusable fails
@@ -12,12 +13,8 @@ from typing import Sequence
 
 from linksyn.common.bus.base import Message, OutRecord
 from linksyn.common.ids import content_id
-from linksyn.common.runtime.stage import (
-    MalformedRecord,
-    Result,
-    decode_batch,
-    protobuf_decoder,
-)
+from linksyn.common.runtime.stage import MalformedRecord, Result, decode_messages
+from linksyn.common.seeds.wire import content_type, decode_seed_value
 from linksyn.extractor import metrics
 from linksyn.extractor.extractor import Extractor
 from linksyn.v1.records_pb2 import Seed
@@ -31,8 +28,12 @@ def check_seed(seed: Seed) -> None:
         seed.id = content_id(seed.question, seed.answer)
 
 
-decode_seed = protobuf_decoder(Seed, check_seed)
-"""A Seed from record bytes; MalformedRecord with the reason if it is not one we can annotate."""
+def decode_seed(msg: Message) -> Seed:
+    """The Seed of a record of the seeds topic, protobuf or JSON (linksyn.common.seeds.wire says how it tells);
+    MalformedRecord with the reason if it is not one we can annotate."""
+    seed = decode_seed_value(msg.value, content_type(msg.headers), f"{msg.topic}:{msg.partition}:{msg.offset}")
+    check_seed(seed)
+    return seed
 
 
 class ExtractorStage:
@@ -47,7 +48,7 @@ class ExtractorStage:
         self.output_topic = output_topic
 
     def process(self, batch: Sequence[Message]) -> list[Result]:
-        decoded = decode_batch(batch, decode_seed)
+        decoded = decode_messages(batch, decode_seed)
         results: list[Result | None] = [decoded.failed.get(i) for i in range(len(batch))]
         seeds: list[Seed] = decoded.records
         where = decoded.slots

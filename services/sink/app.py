@@ -5,6 +5,7 @@ from __future__ import annotations
 from linksyn.common.bus.base import Bus
 from linksyn.common.config import SharedConfig
 from linksyn.common.runtime.parts import ServiceParts
+from linksyn.common.runtime.publish import Publisher
 from linksyn.sink.config import SinkConfig
 from linksyn.sink.servicer import SinkServicer
 from linksyn.sink.stage import SinkStage
@@ -12,8 +13,13 @@ from linksyn.v1 import sink_pb2_grpc
 
 
 def build(cfg: SinkConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
-    """The sink service, configured by the `sink` section. Restores its dedup state from the dataset's state folder."""
-    stage = SinkStage(cfg, shared.bus.topics.synth_qa)
+    """The sink service, configured by the `sink` section. Restores its dedup state from the dataset's state folder;
+    with `kept_topic` set, also publishes kept rows there (the topic is created if absent)."""
+    publish = None
+    if cfg.kept_topic:
+        bus.ensure_topics({cfg.kept_topic: shared.bus.topics.partitions})
+        publish = Publisher(bus, "sink").publish
+    stage = SinkStage(cfg, shared.bus.topics.synth_qa, publish=publish)
     return ServiceParts(
         name="sink",
         stage=stage,

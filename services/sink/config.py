@@ -45,3 +45,9 @@ class SinkConfig(Section):
     """Evaluation sets whose questions must not leak into the dataset."""
     dataset_name: str = "linksyn-synthetic-qa"
     """Name in the dataset card's title."""
+    kept_topic: str | None = None
+    """Also publish every kept row as JSON to this topic (e.g. "linksyn.kept-qa"; created with
+    bus.topics.partitions partitions if absent), so other systems read the dataset as it grows: the value is the
+    row's line in the JSONL shards (`linksyn schema kept-qa`), the key its id, the header content-type
+    application/json. Rows are published when their shard is written, before the manifest commits it: each
+    appears at least once (again after a crash between the two; the key tells repeats apart). None: off."""

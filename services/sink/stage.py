@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from linksyn.common.bus.base import Message, TopicPartition
+from linksyn.common.bus.base import Message, OutRecord, TopicPartition
 from linksyn.common.runtime.stage import (
     MalformedRecord,
     Result,
@@ -28,6 +28,7 @@ from linksyn.sink.config import SinkConfig
 from linksyn.sink.decontam import ContaminationIndex
 from linksyn.sink.dedup import MINHASH_SEED, DedupIndex, MinHasher
 from linksyn.sink.evalsets import read_eval_set
+from linksyn.sink.kept import kept_records
 from linksyn.sink.screen import KEPT, REPLAY, Screen
 from linksyn.sink.store import DatasetStore, dataset_row
 from linksyn.v1 import records_pb2
@@ -65,7 +66,12 @@ class SinkStage:
         name: str = "sink",
         clock: Callable[[], float] = time.monotonic,
         contamination: ContaminationIndex | None = None,
+        publish: Callable[[Sequence[OutRecord]], None] | None = None,
     ) -> None:
+        if cfg.kept_topic and publish is None:
+            raise ValueError(f"sink.kept_topic is {cfg.kept_topic!r} but the stage was given nothing to publish with")
+        self.publish = publish
+        """Produces records and waits until they are stored (a Publisher's publish): kept rows for kept_topic."""
         self.cfg = cfg
         self.name = name
         self.input_topics = [input_topic]
@@ -200,6 +206,10 @@ class SinkStage:
                     "shard": np.asarray([len(shards) - 1 if self._rows else -1], dtype=np.int64),
                 },
             )
+            if self._rows and self.cfg.kept_topic and self.publish is not None:
+                # After the shard, before the manifest: a published row is in a written shard, and a crash before
+                # the manifest replays (and publishes again) rather than losing it.
+                self.publish(kept_records(self._rows, self.cfg.kept_topic))
             totals = DatasetTotals.from_json(self.totals.to_json())
             totals.add_rows(self._rows)
             totals.dropped.update(self._drops)

@@ -74,6 +74,11 @@ def dataset_row(qa: records_pb2.SynthQA) -> dict[str, Any]:
     }
 
 
+def row_json(row: dict[str, Any]) -> str:
+    """A dataset row as one line of JSON (a JSONL shard's line, a kept-QA record's value), without the newline."""
+    return json.dumps(row, ensure_ascii=False)
+
+
 def shard_name(number: int) -> str:
     return f"part-{number:05d}"
 
@@ -109,7 +114,7 @@ class DatasetStore:
         paths = self.shard_paths(number, formats)
         for fmt, rel in paths.items():
             if fmt == "jsonl":
-                data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+                data = "".join(row_json(r) + "\n" for r in rows).encode("utf-8")
             else:
                 buf = io.BytesIO()
                 pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), buf, compression="zstd")

@@ -297,6 +297,22 @@ def test_last_boxed_nested_and_missing():
     assert last_boxed("\\boxed{unclosed") is None
 
 
+def test_guess_lang_counts_as_a_character_loop_would():
+    import random
+
+    def by_character(text: str) -> str:  # the definition: CJK share of the non-space characters
+        chars = [c for c in text if not c.isspace()]
+        cjk = sum(1 for c in chars if "\u3000" <= c <= "\u303f" or "\u3400" <= c <= "\u4dbf"
+                  or "\u4e00" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef")
+        return "zh" if chars and cjk * 5 >= len(chars) else "en"
+
+    rng = random.Random(7)
+    alphabet = "ab c1.\t\n\u3000\u3001\u4e2d\u6587\uff1f\uff01\u00a0\u2003x"  # ideographic and other spaces
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert guess_lang(text) == by_character(text), repr(text)
+
+
 def test_guess_lang():
     assert guess_lang("What is the capital of France?") == "en"
     assert guess_lang("法国的首都是哪里？") == "zh"

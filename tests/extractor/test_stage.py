@@ -13,6 +13,7 @@ from typing import Iterator
 import pytest
 from linksyn.common.bus.memory import InMemoryBus
 from linksyn.common.config import RetryConfig, RuntimeConfig, TopicsConfig
+from linksyn.common.ids import content_id
 from linksyn.common.runtime.loop import ConsumerLoop
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.extractor.extractor import Extractor
@@ -140,3 +141,58 @@ def test_bad_replies_are_retried_then_dead_lettered_and_the_batch_is_unaffected(
     # Each bad seed was asked for again alone (retries), the good ones once each.
     assert sum("[BADJSON]" in c for c in MisbehavingChatServer.calls) == 3
     assert sum("circuit 0" in c for c in MisbehavingChatServer.calls) == 1
+
+
+def test_json_seeds_are_annotated_beside_protobuf_ones_and_bad_records_dead_lettered_with_reasons(chat_server):
+    """Seeds as other producers write them, through the real loop on the in-memory bus (headers delivered)."""
+    from linksyn.common.llm import load_llm
+
+    llm = load_llm(f"openai:{chat_server}#fake")
+    uid = uuid.uuid4().hex[:8]
+    topics = TopicsConfig(seeds=f"seeds-{uid}", seed_kps=f"kps-{uid}", dead_letter=f"dl-{uid}")
+    bus = InMemoryBus()
+    bus.ensure_topics({topics.seeds: 2, topics.seed_kps: 1, topics.dead_letter: 1})
+    stage = ExtractorStage(Extractor.from_config(ExtractorConfig(model="unused", kp_merge=False), llm=llm),
+                           topics.seeds, topics.seed_kps)
+    json_type = (("content-type", b"application/json"),)
+    proto = make_seed("What does Ohm's law say about a resistor?", "V = IR", "college_physics")
+    good = {
+        "with key and header": (b"k1", json.dumps({"question": "What is electric current?", "answer": "flow of charge",
+                                                   "subject": "college_physics"}).encode(), json_type),
+        "without key or header": (None, json.dumps({"id": "mine-1", "question": "What is a volt?",
+                                                    "answer": "a unit of potential"}).encode(), ()),
+        "protobuf": (proto.id.encode(), proto.SerializeToString(), (("content-type", b"application/x-protobuf"),)),
+    }
+    bad = {
+        "missing answer": (b'{"question": "What is resistance?"}', json_type, "invalid_seed: missing 'answer'"),
+        "bad difficulty": (b'{"question": "q", "answer": "a", "difficulty": 7}', (),
+                           "invalid_seed: difficulty must be between 0 and 5, got 7"),
+        "not JSON": (b'{"question": "q", "answer": ', json_type, "invalid_json: invalid JSON: Expecting value"),
+        "wrong type": (b"question,answer", (("content-type", b"text/csv"),), "unsupported_content_type: "),
+        "neither": (b"\xff\xfe junk", (), "undecodable: neither a JSON object nor a Seed protobuf"),
+    }
+    for key, value, headers in good.values():
+        bus.produce(topics.seeds, value, key=key, headers=headers)
+    for name, (value, headers, _) in bad.items():
+        bus.produce(topics.seeds, value, key=name.encode(), headers=headers)
+    runtime = RuntimeConfig(batch_size=16, batch_wait_s=0.05, commit_interval_s=0.05)
+    loop = ConsumerLoop(bus, stage, runtime, topics, group=f"extractor-{uid}").start()
+    try:
+        outs = _read(bus, topics.seed_kps, len(good))
+        dead = _read(bus, topics.dead_letter, len(bad))
+    finally:
+        loop.stop(timeout=10)
+        llm.close()
+
+    annotated = {a.seed.question: a for a in (AnnotatedSeed.FromString(m.value) for m in outs)}
+    assert set(annotated) == {"What is electric current?", "What is a volt?", proto.question}
+    current = annotated["What is electric current?"].seed
+    assert current.id == content_id("What is electric current?", "flow of charge")
+    assert current.source.startswith(f"{topics.seeds}:") and current.subject == "college_physics"
+    assert annotated["What is a volt?"].seed.id == "mine-1"
+    assert annotated[proto.question].seed == proto
+    letters = {m.key.decode(): DeadLetter.FromString(m.value) for m in dead}
+    assert set(letters) == set(bad)
+    for name, (value, _, error) in bad.items():
+        assert letters[name].error.startswith(error), (name, letters[name].error)
+        assert letters[name].attempts == 1 and letters[name].payload == value  # malformed: never retried

@@ -243,6 +243,15 @@ def test_keda_and_topics(gpu_docs: list[dict]) -> None:
                       "linksyn.probes": 1, "linksyn.dead-letter": 1}
 
 
+def test_the_kept_qa_topic_is_a_kafka_topic_when_the_sink_publishes_there(helm: str) -> None:
+    out = subprocess.run(
+        [helm, "template", "t", str(CHART), "--set", "kafka.strimzi.enabled=true",
+         "--set", "config.sink.kept_topic=acme.kept-qa"], capture_output=True, text=True, timeout=120, check=True)
+    topics = {d["spec"]["topicName"]: d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "KafkaTopic"}
+    assert topics["acme.kept-qa"]["spec"]["partitions"] == topics["linksyn.synth-qa"]["spec"]["partitions"]
+    assert topics["acme.kept-qa"]["metadata"]["name"] == "acme-kept-qa"
+
+
 def test_keda_max_replicas_above_partitions_is_refused(helm: str) -> None:
     out = subprocess.run(
         [helm, "template", "t", str(CHART), "--set", "services.synth.keda.enabled=true",

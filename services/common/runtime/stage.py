@@ -86,10 +86,16 @@ def decode_batch(batch: Sequence[Message], decode: Callable[[bytes], object]) ->
     """Decode each message's value with `decode` (every stage's one way to read its input); a ValueError marks
     that record alone as permanently failed, its dead letter saying "<reason code>: <message>" (the code of a
     MalformedRecord, else "invalid"), so dead letters group by what was wrong."""
+    return decode_messages(batch, lambda msg: decode(msg.value))
+
+
+def decode_messages(batch: Sequence[Message], decode: Callable[[Message], object]) -> DecodedBatch:
+    """`decode_batch` for a decoder that reads the whole message: its headers (a content-type) or where it came
+    from, besides its value."""
     out = DecodedBatch([], [], {})
     for i, msg in enumerate(batch):
         try:
-            out.records.append(decode(msg.value))
+            out.records.append(decode(msg))
             out.slots.append(i)
         except ValueError as e:
             reason = getattr(e, "reason", "invalid")

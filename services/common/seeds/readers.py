@@ -19,6 +19,7 @@ from linksyn.common.seeds.rows import (
     canonical_seed,
     cmmlu_csv_seed,
     gsm8k_seed,
+    json_row,
     math_seed,
     mmlu_csv_seed,
     mmlu_subject,
@@ -113,7 +114,7 @@ def _peek_json_objects(path: Path, max_bytes: int) -> Iterator[dict[str, Any]]:
                 return
             try:
                 obj = json.loads(got[0].decode("utf-8-sig"))
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than the stack
                 continue
             if isinstance(obj, dict):
                 yield obj
@@ -215,19 +216,11 @@ def read_jsonl(path: Path, fmt: str, max_row_bytes: int) -> RowsOrRejects:
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield RejectedRow(str(path), line_no, f"invalid UTF-8 at byte {e.start}")
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield RejectedRow(str(path), line_no, f"invalid JSON: {e.msg} at column {e.colno}")
-                continue
-            try:
-                yield to_seed(row, f"{prefix}{path.name}:{line_no}")
+                seed = to_seed(json_row(raw), f"{prefix}{path.name}:{line_no}")
             except RowError as e:
                 yield RejectedRow(str(path), line_no, str(e))
+                continue
+            yield seed
 
 
 def _csv_cells_error(cells: Sequence[str], max_row_bytes: int) -> str | None:

@@ -1,11 +1,17 @@
-"""decode_batch and protobuf_decoder: the one way every stage decodes its input, record by record."""
+"""decode_batch, decode_messages and protobuf_decoder: the one way every stage decodes its input, record by record."""
 
 from __future__ import annotations
 
 import pytest
 
 from linksyn.common.bus.base import Message
-from linksyn.common.runtime.stage import MalformedRecord, PermanentError, decode_batch, protobuf_decoder
+from linksyn.common.runtime.stage import (
+    MalformedRecord,
+    PermanentError,
+    decode_batch,
+    decode_messages,
+    protobuf_decoder,
+)
 from linksyn.v1 import records_pb2
 
 
@@ -52,3 +58,16 @@ def test_protobuf_decoder_parses_checks_and_names_what_is_wrong():
     decoded = decode_batch(batch, decode)
     assert decoded.slots == [0] and decoded.reasons == {1: "undecodable", 2: "no_id"}
     assert decoded.failed[2].error == "no_id: WalkPath without an id"
+
+
+def test_decode_messages_hands_the_decoder_the_whole_message():
+    def decode(msg: Message) -> str:
+        kind = msg.header("kind")
+        if kind is None:
+            raise MalformedRecord(f"record {msg.offset} has no kind header", "no_kind")
+        return f"{kind.decode()}:{msg.value.decode()}@{msg.offset}"
+
+    batch = [Message("t", 0, 0, None, b"a", headers=(("kind", b"x"),)), Message("t", 0, 1, None, b"b")]
+    decoded = decode_messages(batch, decode)
+    assert decoded.records == ["x:a@0"] and decoded.slots == [0]
+    assert decoded.failed[1].error == "no_kind: record 1 has no kind header" and decoded.reasons == {1: "no_kind"}
