@@ -40,7 +40,8 @@ from report import Figure, add_json_option, write_json  # noqa: E402
 
 
 def _mmlu_and_math():
-    from linksyn.common.seeds.rows import math_seed, mmlu_csv_seed, mmlu_subject
+    from linksyn.common.benchmarks import mmlu_subject
+    from linksyn.common.seeds.rows import math_seed, mmlu_csv_seed
 
     mmlu_files = sorted((SHARED / "seeds" / "mmlu" / "dev").glob("*.csv")) + sorted(
         (SHARED / "seeds" / "mmlu" / "val").glob("*.csv"))

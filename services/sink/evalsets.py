@@ -1,16 +1,16 @@
 """Readers of evaluation sets for decontamination: the question texts of MMLU, CMMLU and GSM8K test files.
 
-Formats (as published): MMLU `<subject>_test.csv`, no header, columns question, A, B, C, D, answer; CMMLU
-`<subject>.csv` with header `,Question,A,B,C,D,Answer`; GSM8K JSONL of {question, answer}. Paths may be fsspec URLs.
+Formats (as published): MMLU and CMMLU folders of CSV files (read by linksyn.common.benchmarks, as the trainer's
+probes read them); GSM8K JSONL of {question, answer}. Paths may be fsspec URLs.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
 import fsspec
+from linksyn.common.benchmarks import BenchmarkFormatError, Layout, read_mc_benchmark
 from linksyn.sink.config import EvalSetConfig
 
 
@@ -18,38 +18,21 @@ class EvalSetError(ValueError):
     """An evaluation set that is missing or not in its declared format."""
 
 
-def _csv_files(path: str) -> list[str]:
-    fs, root = fsspec.core.url_to_fs(path)
-    if not fs.exists(root):
-        raise EvalSetError(f"evaluation set folder {path!r} does not exist")
-    files = sorted(fs.glob(root.rstrip("/") + "/**/*.csv")) if fs.isdir(root) else [root]
-    if not files:
-        raise EvalSetError(f"evaluation set folder {path!r} holds no .csv files")
-    return [fs.unstrip_protocol(f) for f in files]
-
-
 def read_mmlu(path: str) -> list[str]:
-    """Questions of every headerless MMLU CSV under `path` (first column)."""
-    out: list[str] = []
-    for f in _csv_files(path):
-        with fsspec.open(f, "r", encoding="utf-8", newline="") as fh:
-            for i, row in enumerate(csv.reader(fh)):
-                if len(row) < 6:
-                    raise EvalSetError(f"{f} row {i + 1}: MMLU rows have 6 columns (question, A-D, answer), got {len(row)}")
-                out.append(row[0])
-    return out
+    """Questions of every MMLU-layout CSV under `path` (linksyn.common.benchmarks)."""
+    return _questions(path, "mmlu")
 
 
 def read_cmmlu(path: str) -> list[str]:
-    """Questions of every CMMLU CSV under `path` (column 'Question')."""
-    out: list[str] = []
-    for f in _csv_files(path):
-        with fsspec.open(f, "r", encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if "Question" not in (reader.fieldnames or []):
-                raise EvalSetError(f"{f}: CMMLU files have a 'Question' column, header is {reader.fieldnames}")
-            out.extend(row["Question"] for row in reader)
-    return out
+    """Questions of every CMMLU-layout CSV under `path` (linksyn.common.benchmarks)."""
+    return _questions(path, "cmmlu")
+
+
+def _questions(path: str, layout: Layout) -> list[str]:
+    try:
+        return [q.question for q in read_mc_benchmark(path, layout)]
+    except BenchmarkFormatError as e:
+        raise EvalSetError(f"evaluation set: {e}") from None
 
 
 def read_gsm8k(path: str) -> list[str]:

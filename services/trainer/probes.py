@@ -18,7 +18,6 @@ moves with what such a model knows.
 from __future__ import annotations
 
 import ast
-import csv
 import inspect
 import time
 from collections import defaultdict
@@ -29,7 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-LETTERS = ("A", "B", "C", "D")
+from linksyn.common.benchmarks import CHOICE_LETTERS, read_mc_benchmark
 
 
 @dataclass(frozen=True)
@@ -90,52 +89,16 @@ class ProbeResult:
 
 
 # -- benchmark readers ----------------------------------------------------------------------------------------------
-def _subject_from_file(path: Path) -> str:
-    stem = path.stem
-    for suffix in ("_test", "_dev", "_val"):
-        if stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
-
-
 def read_mmlu(folder: str | Path, max_per_subject: int | None = None) -> list[MCQuestion]:
-    """MMLU-style CSV folder: no header; question, A, B, C, D, answer letter; subject from `<subject>_test.csv`."""
-    folder = Path(folder)
-    files = sorted(folder.glob("*.csv"))
-    if not files:
-        raise FileNotFoundError(f"no MMLU-style .csv files in {str(folder)!r}")
-    out = []
-    for path in files:
-        subject = _subject_from_file(path)
-        with path.open(encoding="utf-8", newline="") as f:
-            for i, row in enumerate(csv.reader(f)):
-                if max_per_subject is not None and i >= max_per_subject:
-                    break
-                if len(row) != 6 or row[5].strip() not in LETTERS:
-                    raise ValueError(f"{path}:{i + 1}: expected question,A,B,C,D,answer-letter; got {len(row)} fields")
-                out.append(MCQuestion("mmlu", subject, row[0], tuple(row[1:5]), LETTERS.index(row[5].strip())))
-    return out
+    """An MMLU-layout folder (linksyn.common.benchmarks): headerless question,A,B,C,D,answer; subject from the file."""
+    return [MCQuestion("mmlu", q.subject, q.question, q.choices, q.answer)
+            for q in read_mc_benchmark(str(folder), "mmlu", max_per_subject)]
 
 
 def read_cmmlu(folder: str | Path, max_per_subject: int | None = None) -> list[MCQuestion]:
-    """CMMLU CSV folder: header `,Question,A,B,C,D,Answer`; subject from the file name."""
-    folder = Path(folder)
-    files = sorted(folder.glob("*.csv"))
-    if not files:
-        raise FileNotFoundError(f"no CMMLU .csv files in {str(folder)!r}")
-    out = []
-    for path in files:
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            for i, row in enumerate(reader):
-                if max_per_subject is not None and i >= max_per_subject:
-                    break
-                ans = (row.get("Answer") or "").strip()
-                if ans not in LETTERS or not row.get("Question"):
-                    raise ValueError(f"{path}:{i + 2}: expected Question and Answer A-D, got {row!r}")
-                out.append(MCQuestion("cmmlu", path.stem, row["Question"],
-                                      tuple(row[k] for k in LETTERS), LETTERS.index(ans), lang="zh"))
-    return out
+    """A CMMLU-layout folder (linksyn.common.benchmarks): header `,Question,A,B,C,D,Answer`; subject = file name."""
+    return [MCQuestion("cmmlu", q.subject, q.question, q.choices, q.answer, lang="zh")
+            for q in read_mc_benchmark(str(folder), "cmmlu", max_per_subject)]
 
 
 READERS = {"mmlu": read_mmlu, "cmmlu": read_cmmlu}
@@ -188,7 +151,7 @@ def subject_groups(folder: str | Path) -> dict[str, str]:
 def prompt_for(q: MCQuestion) -> str:
     """lm-evaluation-harness's MMLU-style zero-shot prompt (CMMLU in Chinese); the continuation is ' <letter>'."""
     subject = q.subject.replace("_", " ")
-    options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(q.choices))
+    options = "\n".join(f"{CHOICE_LETTERS[i]}. {c}" for i, c in enumerate(q.choices))
     if q.lang == "zh":
         return f"以下是关于{subject}的单项选择题，请直接给出正确答案的选项。\n\n题目：{q.question}\n{options}\n答案："
     return (f"The following are multiple choice questions (with answers) about {subject}.\n\n"
@@ -196,7 +159,7 @@ def prompt_for(q: MCQuestion) -> str:
 
 
 def continuations(q: MCQuestion) -> list[str]:
-    return [(LETTERS[i] if q.lang == "zh" else f" {LETTERS[i]}") for i in range(len(q.choices))]
+    return [(CHOICE_LETTERS[i] if q.lang == "zh" else f" {CHOICE_LETTERS[i]}") for i in range(len(q.choices))]
 
 
 # -- the probed model -----------------------------------------------------------------------------------------------

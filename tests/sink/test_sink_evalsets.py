@@ -18,9 +18,9 @@ def test_errors_name_the_file(tmp_path):
     with pytest.raises(EvalSetError, match="does not exist"):
         read_eval_set(EvalSetConfig(kind="mmlu", path=str(tmp_path / "missing")))
     (tmp_path / "x_test.csv").write_text("only,three,columns\n")
-    with pytest.raises(EvalSetError, match="row 1: MMLU rows have 6 columns"):
+    with pytest.raises(EvalSetError, match=":1: MMLU rows have 6 columns"):
         read_eval_set(EvalSetConfig(kind="mmlu", path=str(tmp_path)))
-    with pytest.raises(EvalSetError, match="'Question' column"):
+    with pytest.raises(EvalSetError, match="CMMLU files have the header ,Question,A,B,C,D,Answer"):
         read_eval_set(EvalSetConfig(kind="cmmlu", path=str(tmp_path)))
     bad = tmp_path / "g.jsonl"
     bad.write_text('{"q": 1}\n')

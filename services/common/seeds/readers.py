@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from linksyn.common.benchmarks import mmlu_subject
 from linksyn.common.seeds.rows import (
     RowError,
     canonical_seed,
@@ -22,7 +23,6 @@ from linksyn.common.seeds.rows import (
     json_row,
     math_seed,
     mmlu_csv_seed,
-    mmlu_subject,
     record_seed,
 )
 from linksyn.v1.records_pb2 import Seed

@@ -10,11 +10,10 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
+from linksyn.common.benchmarks import CHOICE_LETTERS
 from linksyn.common.grades import MAX_GRADE, UNKNOWN, is_grade
 from linksyn.common.ids import content_id
 from linksyn.v1.records_pb2 import Seed
-
-CHOICE_LETTERS = ("A", "B", "C", "D")
 
 # Fields of the canonical seed row; anything else a row carries is kept in Seed.meta.
 CANONICAL_FIELDS = ("id", "question", "answer", "subject", "discipline", "difficulty", "source", "lang", "meta")
@@ -23,7 +22,6 @@ _LEVEL = re.compile(r"^\s*level\s*(\d+)\s*$", re.IGNORECASE)
 _GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
 # CJK Unified Ideographs (+ extension A) and CJK punctuation / full-width forms.
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
-_MMLU_SPLIT_SUFFIX = re.compile(r"_(dev|val|test|train)$")
 
 
 class RowError(ValueError):
@@ -260,11 +258,6 @@ def multiple_choice_seed(
         lang=lang,
         meta={"choices": json.dumps(texts, ensure_ascii=False), "answer_letter": letter},
     )
-
-
-def mmlu_subject(file_stem: str) -> str:
-    """MMLU's subject from its file name: 'college_physics_dev' -> 'college_physics'."""
-    return _MMLU_SPLIT_SUFFIX.sub("", file_stem)
 
 
 def mmlu_csv_seed(cells: Sequence[str], *, subject: str, source: str) -> Seed:
