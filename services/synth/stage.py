@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Sequence
 
 from linksyn.common.bus.base import Message, OutRecord
+from linksyn.common.ids import question_key
 from linksyn.common.modes import mode_name
 from linksyn.common.runtime.stage import (
     MalformedRecord,
@@ -35,7 +36,9 @@ decode_path = protobuf_decoder(records_pb2.WalkPath, check_path)
 
 
 class SynthStage:
-    """Stage consuming WalkPaths and producing SynthQA records keyed by their id."""
+    """Stage consuming WalkPaths and producing SynthQA records keyed by their normalised question
+    (`linksyn.common.ids.question_key`: equal questions meet in one partition of synth-qa, where one sink replica
+    holds their exact-duplicate state)."""
 
     def __init__(self, synthesizer: Synthesizer, input_topic: str, output_topic: str, name: str = "synth") -> None:
         self.name = name
@@ -67,7 +70,7 @@ class SynthStage:
         if out.error is not None:
             return Result.failed(f"path {out.path_id}: {out.error}", permanent=not out.retryable)
         return Result.ok(
-            *(OutRecord(self.output_topic, qa.SerializeToString(), key=qa.id.encode()) for qa in out.qas)
+            *(OutRecord(self.output_topic, qa.SerializeToString(), key=question_key(qa.question)) for qa in out.qas)
         )
 
     def count_outcomes(self, outcomes: Sequence[PathOutcome]) -> None:

@@ -7,6 +7,7 @@ not quality.
 import pytest
 from linksyn.common import modes
 from linksyn.common.bus.base import Message
+from linksyn.common.ids import question_key
 from linksyn.common.llm import load_llm
 from linksyn.synth.config import SynthConfig
 from linksyn.synth.filters import DROP_REASONS
@@ -44,7 +45,7 @@ def check_records(paths, results, model_name):
         assert res.error is None, res.error
         for out in res.outputs:
             qa = records_pb2.SynthQA.FromString(out.value)
-            assert out.key == qa.id.encode() and qa.id == synth_qa_id(qa.question, qa.answer)
+            assert out.key == question_key(qa.question) and qa.id == synth_qa_id(qa.question, qa.answer)
             assert qa.question.strip() and qa.answer.strip()
             assert 1 <= qa.difficulty <= 5 and qa.kps and qa.discipline
             assert qa.path_id == path.id

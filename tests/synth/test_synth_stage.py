@@ -5,6 +5,7 @@ import json
 from prometheus_client import REGISTRY
 
 from linksyn.common.bus.base import Message
+from linksyn.common.ids import question_key
 from linksyn.common.llm.base import ChatRequest, Completion
 from linksyn.synth.config import SynthConfig
 from linksyn.synth.stage import SynthStage
@@ -27,7 +28,7 @@ def reply(r: ChatRequest):
     return qa_json(f"How many items are there in total when we combine the groups? ({r.request_id})", "#### 12")
 
 
-def test_stage_batches_paths_into_one_llm_call_and_keys_outputs_by_id():
+def test_stage_batches_paths_into_one_llm_call_and_keys_outputs_by_question():
     llm = ScriptedLLM(reply)
     stage = SynthStage(Synthesizer(SynthConfig(), llm), IN, OUT, name="synth-test")
     paths = fixture_paths()
@@ -37,7 +38,7 @@ def test_stage_batches_paths_into_one_llm_call_and_keys_outputs_by_id():
     link, grades, hard, garbage = results
     assert link.error is None and len(link.outputs) == 1
     qa = records_pb2.SynthQA.FromString(link.outputs[0].value)
-    assert link.outputs[0].topic == OUT and link.outputs[0].key == qa.id.encode()
+    assert link.outputs[0].topic == OUT and link.outputs[0].key == question_key(qa.question)
     assert qa.path_id == "path-link" and set(qa.source_seed_ids) <= {s.id for s in paths[0].seeds}
     assert grades.error and "HTTP 503" in grades.error and not grades.permanent
     assert hard.error is None and len(hard.outputs) == 1
