@@ -13,7 +13,7 @@ times (LSM-style), never looked up edge by edge.
 from __future__ import annotations
 
 import numpy as np
-from linksyn.graph.compiled import inline, kernel
+from linksyn.common.compiled import inline, kernel
 
 _LOW = np.int64((1 << 32) - 1)
 _DIGIT_BITS = 11  # 2048 buckets a radix pass: the counters stay in L1

@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 from linksyn.common.snapshots.graph import StringTable
-from linksyn.graph.compiled import inline, kernel
+from linksyn.common.compiled import inline, kernel
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -109,7 +109,7 @@ def pack_strings(items: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), np.uint8), np.fromiter(map(len, encoded), np.int64, len(encoded))
 
 
-# ---- compiler intrinsics (here, beside the kernels that use them: see linksyn.graph.compiled) -------------------------
+# ---- compiler intrinsics (here, beside the kernels that use them: see linksyn.common.compiled) ------------------------
 
 
 @intrinsic

@@ -4,12 +4,10 @@ collisions forced (hash_bits), and the encoding the kernels read."""
 from __future__ import annotations
 
 import random
-import warnings
 
 import numpy as np
 import pytest
 from linksyn.common.snapshots.graph import StringTable
-from linksyn.graph import compiled
 from linksyn.graph.interning import EncodedStrings, StringIndex, pack_strings
 
 ALPHABET = ["a", "b", "é", "日本", "🙂", "\0", "xyz", "0123456789abcdef", " "]
@@ -175,27 +173,3 @@ def test_encoding_paths_agree(items):
     enc = EncodedStrings.of(items)
     assert [enc.text(i) for i in range(len(items))] == items
     assert enc.buf[-8:].tolist() == [0] * 8  # room for a word read at the last start
-
-
-def test_kernel_decorator_compiles_in_memory_when_no_cache_can_be_written(monkeypatch):
-    # numba refuses cache=True where no cache directory is writable (a read-only install): the kernel must still
-    # work, compiled in memory, with a warning saying so.
-    real_njit = compiled.njit
-
-    def refusing_njit(*args, **kwargs):
-        if kwargs.get("cache"):
-            raise RuntimeError("cannot cache function 'twice': no locator available for file '/ro/x.py'")
-        return real_njit(*args, **kwargs)
-
-    monkeypatch.setattr(compiled, "njit", refusing_njit)
-    monkeypatch.setattr(compiled, "_uncached", [])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-
-        @compiled.kernel
-        def twice(x: int) -> int:
-            return 2 * x
-
-    assert twice(21) == 42
-    assert any("no locator available" in str(w.message) and "in memory" in str(w.message) for w in caught)
-    assert compiled._uncached == ["test_kernel_decorator_compiles_in_memory_when_no_cache_can_be_written.<locals>.twice"]
