@@ -125,6 +125,7 @@ def producer_settings(cfg: KafkaConfig) -> dict[str, Any]:
         "batch_size": PRODUCER_BATCH_BYTES,
         "max_request_size": cfg.max_request_size,
         "partitioner": _Murmur2Partitioner(),
+        "compression_type": None if cfg.compression_type == "none" else cfg.compression_type,
         # How long send() may block for topic metadata or buffer space before it raises.
         "max_block_ms": cfg.request_timeout_ms,
     }
