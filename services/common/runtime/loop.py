@@ -109,6 +109,8 @@ class ConsumerLoop:
         )
         self._hook_tick: Callable[[], None] | None = getattr(stage, "tick", None)
         self._hook_close: Callable[[], None] | None = getattr(stage, "close", None)
+        self._hook_assign: Callable[[set[TopicPartition]], None] | None = getattr(stage, "on_assign", None)
+        self._hook_revoke: Callable[[set[TopicPartition]], None] | None = getattr(stage, "on_revoke", None)
 
         self._metrics = ConsumerMetrics(self.service)
         self._tracker = OffsetTracker()
@@ -559,6 +561,7 @@ class ConsumerLoop:
             log.info("%s: %d unfinished record(s) of revoked partitions handed back", self.service, dropped)
             with self._counts_lock:
                 self._counts["handed_back"] += dropped
+        self._call_rebalance_hook(self._hook_revoke, "on_revoke", tps)  # after the commit: it forgets their state
 
     def _on_assign(self, tps: set[TopicPartition]) -> None:
         # New partitions start unpaused; when the loop is full it re-pauses everything on its next round.
@@ -566,6 +569,16 @@ class ConsumerLoop:
             for tp in tps:
                 self._committed.pop(tp, None)
             self._assigned_while_paused = True
+        self._call_rebalance_hook(self._hook_assign, "on_assign", tps)
+
+    def _call_rebalance_hook(self, hook: Callable[[set[TopicPartition]], None] | None, what: str,
+                             tps: set[TopicPartition]) -> None:
+        if hook is None or not tps:
+            return
+        try:
+            hook(set(tps))
+        except Exception as e:  # noqa: BLE001 - a failing hook is reported; the rebalance must go on
+            log.exception("stage %s %s() failed: %s", self.service, what, describe_error(e))
 
     def _shutdown(self) -> None:
         consumer = self._consumer

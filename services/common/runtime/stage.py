@@ -135,6 +135,17 @@ class StageHooks(Protocol):
         """Called from the loop thread about once a second: periodic work (snapshots, flushing shards)."""
         ...
 
+    def on_assign(self, partitions: set[TopicPartition]) -> None:
+        """Partitions given to this member (a stage with state per partition may prepare it; keep it quick: it may
+        run on the bus's IO thread, so load state lazily, when the first record arrives)."""
+        ...
+
+    def on_revoke(self, partitions: set[TopicPartition]) -> None:
+        """Partitions taken away (or lost), after the loop committed what `committable` allowed on them: forget their
+        uncommitted state, which their next owner rebuilds from the records redelivered to it. Records of these
+        partitions may still reach `process` (batches dispatched before the revoke); their results are ignored."""
+        ...
+
     def close(self) -> None:
         """Called once after the last batch finished, before the final commit (flush state there)."""
         ...
