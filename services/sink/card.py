@@ -44,6 +44,14 @@ class DatasetTotals:
                 self.models[m] += 1
             self.prompt_versions[r["prompt_version"] or "unknown"] += 1
 
+    def merge(self, other: "DatasetTotals") -> None:
+        """Add another part's totals (the dataset's are the sum of its partitions')."""
+        for k, v in other.__dict__.items():
+            if isinstance(v, Counter):
+                getattr(self, k).update(v)
+            else:
+                setattr(self, k, getattr(self, k) + v)
+
     def to_json(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in self.__dict__.items()}
 

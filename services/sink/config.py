@@ -19,20 +19,37 @@ class EvalSetConfig(Section):
 
 
 class SinkConfig(Section):
-    """The sink: exact and near-duplicate removal, decontamination, dataset shards and card."""
+    """The sink: exact and near-duplicate removal, decontamination, dataset shards and card. State is kept per
+    partition of synth-qa, so replicas share the work by partitions (docs/SCALE.md)."""
 
     output_dir: str = "dataset"
     """Dataset folder: a local path or any fsspec URL (s3://bucket/prefix, gs://..., memory://...)."""
     state_dir: str | None = None
-    """Where dedup state and the shard manifest persist (local path or fsspec URL); None = `<output_dir>/.sink-state`."""
+    """Where each partition's dedup state chunks and manifest persist (local path or fsspec URL); None =
+    `<output_dir>/.sink-state`. With several sink replicas it must be shared by all of them (object storage or a
+    shared volume): a partition's state moves with the partition at a rebalance."""
+    index_dir: str | None = None
+    """Local folder of the on-disk exact-duplicate indexes (RocksDB, one per partition; a cache of the state chunks,
+    rebuilt from them when missing or behind). None = `<state_dir>/index` when the state folder is local, else a
+    folder under the system's temporary directory (then every start rebuilds the indexes from the chunks). On
+    Kubernetes: the replica's own volume."""
+    index_cache_mb: int = Field(default=64, ge=1)
+    """RocksDB block cache shared by the indexes of one replica (MiB)."""
+    index_write_buffer_mb: int = Field(default=64, ge=2)
+    """RocksDB memtable budget shared by the indexes of one replica (MiB)."""
     formats: list[Literal["jsonl", "parquet"]] = ["parquet", "jsonl"]
     """Shard formats written (each shard in every format). The first is the dataset card's default config."""
     shard_records: int = Field(default=10_000, ge=1)
-    """Records per shard: a shard is written as soon as this many kept records are pending."""
+    """Records per shard: a partition's shard is written as soon as this many of its kept records are pending."""
     flush_interval_s: float = Field(default=30.0, gt=0)
-    """A partial shard is written when its oldest pending record is this old (bounds uncommitted work)."""
+    """A partition's partial shard is written when its oldest pending record is this old (bounds uncommitted work);
+    the dataset card is rewritten at most this often, and at shutdown."""
     near_dup_threshold: float = Field(default=0.8, gt=0, le=1)
     """Estimated Jaccard similarity of question word shingles above which a record is a near duplicate."""
+    near_dup_window: int = Field(default=40_000, ge=0)
+    """Kept records per partition that a new record is checked against for near duplicates (the most recent ones;
+    0: no near-duplicate check in the stream). Memory: about 300 bytes per record per partition held. Near duplicates
+    further apart, or in other partitions, are removed by `linksyn near-dups` over the finished dataset."""
     minhash_perm: int = Field(default=128, ge=16)
     """MinHash permutations (signature length)."""
     shingle_words: int = Field(default=3, ge=1)

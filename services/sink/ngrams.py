@@ -1,59 +1,15 @@
 """Hashed word n-grams of many texts at once (numpy), for near-duplicate shingles and decontamination.
 
-Each distinct word gets a 64-bit hash (blake2b, cached); an n-gram's hash is a polynomial over its word hashes,
-computed for every position of the concatenated texts in n vectorised passes, and positions whose n-gram would
-cross from one text into the next are masked out. Hashes are stable across processes (persisted state relies on it).
+Words come hashed from linksyn.sink.tokens; an n-gram's hash is a polynomial over its word hashes, computed for every
+position of the concatenated texts in n vectorised passes, and positions whose n-gram would cross from one text into
+the next are masked out. Hashes are stable across processes (persisted state relies on it).
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import Sequence
-
 import numpy as np
-from linksyn.common.text import word_tokens
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: the polynomial base
-_MAX_CACHE = 2_000_000
-
-
-class WordHasher:
-    """Texts -> concatenated word hashes with the text index of every word.
-
-    Words are interned (one dict lookup per word); each distinct word is hashed once into a numpy table, so a
-    batch's hashes are one fancy-index of that table.
-    """
-
-    def __init__(self) -> None:
-        self._index: dict[str, int] = {}
-        self._table = np.empty(1024, dtype=np.uint64)
-
-    def _grow(self, new_words: list[str]) -> None:
-        start = len(self._index)
-        need = start + len(new_words)
-        if need > len(self._table):
-            table = np.empty(max(need, 2 * len(self._table)), dtype=np.uint64)
-            table[:start] = self._table[:start]
-            self._table = table
-        for i, w in enumerate(new_words):
-            self._index[w] = start + i
-            self._table[start + i] = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
-
-    def words(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(word hashes uint64, text index int64) over all texts, in order."""
-        tokens = [word_tokens(t) for t in texts]
-        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-        flat = [w for t in tokens for w in t]
-        index = self._index
-        new = list(dict.fromkeys(w for w in flat if w not in index))
-        if len(index) + len(new) > _MAX_CACHE:
-            index.clear()  # bound memory on endless vocabularies; hashes are recomputed, never changed
-            new = list(dict.fromkeys(flat))
-        if new:
-            self._grow(new)
-            index = self._index
-        ids = np.fromiter((index[w] for w in flat), dtype=np.int64, count=len(flat))
-        return self._table[ids], np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
 
 
 def gram_hashes(words: np.ndarray, owners: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,40 +1,53 @@
 """The sink stage: `linksyn.synth-qa` -> deduplicated, decontaminated dataset shards with a card.
 
-Kept records wait in memory until a flush (a full shard, `flush_interval_s`, or shutdown) writes the shard, the
-state chunk and then the manifest. Offsets are committed only up to the first record of the unflushed window
-(`committable`), so a crash replays exactly the records whose effect was not yet durable, and the persisted ids
-make every record that was durable a replay that is skipped: the dataset is effectively-once.
+State is per partition of the input (linksyn.sink.partition): a record is decided by the partition it arrives in,
+and the synth keys every SynthQA by its normalised question (linksyn.common.ids.question_key), so all records of one
+question meet in one partition: exact duplicates are never both kept, whatever the number of sink replicas. A record
+keyed otherwise (another producer) is not decided where it landed: it is published again under its question's key
+and decided in that partition.
+
+Per batch: decode; the features of every record (linksyn.sink.screen.Featurizer: one vectorised pass); then each
+partition decides its records. Offsets are committed per partition up to the first record of its unflushed window
+(`committable`). A revoked partition's window is dropped (`on_revoke`, after the loop committed what was durable);
+whichever replica gets the partition next restores its state from the state folder and redoes the rest.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 import time
-from collections import Counter
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from fsspec.implementations.local import LocalFileSystem
 from linksyn.common.bus.base import Message, OutRecord, TopicPartition
+from linksyn.common.ids import question_key_of_normalised
 from linksyn.common.runtime.stage import (
     MalformedRecord,
     Result,
     decode_batch,
     protobuf_decoder,
 )
-from linksyn.sink import metrics
+from linksyn.common.text import collapse_whitespace, fold_text
+from linksyn.sink import metrics, tokens
 from linksyn.sink.card import DatasetTotals, render_card
 from linksyn.sink.config import SinkConfig
 from linksyn.sink.decontam import ContaminationIndex
-from linksyn.sink.dedup import MINHASH_SEED, DedupIndex, MinHasher
+from linksyn.sink.dedup import MINHASH_SEED, MinHasher, NearDupWindow, lsh_params, short_signatures
 from linksyn.sink.evalsets import read_eval_set
-from linksyn.sink.kept import kept_records
-from linksyn.sink.screen import KEPT, REPLAY, Screen
-from linksyn.sink.store import DatasetStore, dataset_row
+from linksyn.sink.index import ExactIndex, IndexResources
+from linksyn.sink.partition import SinkPartition, SinkStateError, check_manifest
+from linksyn.sink.screen import KEPT, OUTCOMES, REPLAY, Featurizer
+from linksyn.sink.store import DatasetStore
 from linksyn.v1 import records_pb2
 
 log = logging.getLogger(__name__)
-MANIFEST_VERSION = 1
+INDEX_LOCK_WAIT_S = 30.0
+"""Longest wait for a partition's index that another process holds."""
 
 
 def check_synth_qa(qa: records_pb2.SynthQA) -> None:
@@ -81,166 +94,250 @@ class SinkStage:
             texts = [t for es in cfg.eval_sets for t in read_eval_set(es)]
             contamination = ContaminationIndex(texts, cfg.decontam_ngram, cfg.decontam_min_words)
             log.info("decontamination index: %d eval questions, %d n-grams", len(texts), len(contamination))
+        self.contamination = contamination
         minhasher = MinHasher(cfg.minhash_perm, cfg.shingle_words, MINHASH_SEED)
-        self.screen = Screen(minhasher, DedupIndex(cfg.near_dup_threshold, cfg.minhash_perm), contamination)
+        self.featurizer = Featurizer(minhasher, cfg.near_dup_threshold, contamination)
+        self._resources = IndexResources(cfg.index_cache_mb, cfg.index_write_buffer_mb)
+        self._temp_index: str | None = None
+        self.index_root = self._index_root()
         self._lock = threading.RLock()
-        self.totals = DatasetTotals()
-        self.shards: list[dict[str, Any]] = []
-        self.chunks: list[str] = []
-        self._reset_window()
-        self.replays = 0
-        self._restore()
+        self._parts: dict[TopicPartition, SinkPartition] = {}
+        self._revoked: set[TopicPartition] = set()
+        self._dropped_replays = 0
+        """Replays counted by partitions since revoked (their counters go with them)."""
+        self.rekeyed = 0
+        self._card_written: float | None = None
+        self._check_state()
+        self._warm_up()
 
-    # -- state ------------------------------------------------------------------------------------------------
-
-    def _minhash_params(self) -> dict[str, Any]:
-        return {"num_perm": self.cfg.minhash_perm, "shingle_words": self.cfg.shingle_words, "seed": MINHASH_SEED}
-
-    def _restore(self) -> None:
-        manifest = self.store.read_manifest()
-        if manifest is None:
-            return
-        if manifest.get("version") != MANIFEST_VERSION:
-            raise ValueError(f"sink manifest version {manifest.get('version')!r}, this linksyn reads {MANIFEST_VERSION}")
-        if manifest["minhash"] != self._minhash_params():
-            raise ValueError(
-                f"sink state in {self.store.state_root!r} was built with MinHash {manifest['minhash']}, config says "
-                f"{self._minhash_params()}: use a new output_dir/state_dir or the old settings"
+    def _check_state(self) -> None:
+        """Refuse to start on state this linksyn cannot continue (rather than fail every record of a partition)."""
+        if self.store.state_fs.exists(f"{self.store.state_root}/manifest.json"):
+            raise SinkStateError(
+                f"sink state in {self.store.state_root!r} is of a single-replica sink (manifest version 1); this "
+                "linksyn keeps state per partition: use a new output_dir/state_dir"
             )
-        self.shards = manifest["shards"]
-        self.chunks = manifest["chunks"]
-        self.totals = DatasetTotals.from_json(manifest["totals"])
-        parts = [self.store.read_chunk(c) for c in self.chunks]
-        cat = lambda k, dt, shape=(0,): np.concatenate([p[k] for p in parts]) if parts else np.empty(shape, dt)  # noqa: E731
-        self.screen.dedup.restore(
-            cat("decided_ids", np.uint64), cat("kept_qhashes", np.uint64),
-            cat("kept_sigs", np.uint32, (0, self.cfg.minhash_perm)),
-        )
-        log.info("sink restored: %d records in %d shards, %d ids seen", self.totals.records, len(self.shards),
-                 len(self.screen.dedup.seen_ids))
+        for p, m in self.store.manifests().items():
+            check_manifest(m, self.minhash_params(), self.store.partition_root(p))
 
-    def _reset_window(self) -> None:
-        self._rows: list[dict[str, Any]] = []
-        self._kept_ids: list[int] = []
-        self._qhashes: list[int] = []
-        self._sigs: list[np.ndarray] = []
-        self._decided: list[int] = []
-        self._drops: Counter = Counter()
-        self._window_start: dict[TopicPartition, int] = {}
-        self._window_opened: float | None = None
+    def _index_root(self) -> Path:
+        if self.cfg.index_dir:
+            return Path(self.cfg.index_dir)
+        if isinstance(self.store.state_fs, LocalFileSystem):
+            return Path(self.store.state_root) / "index"
+        self._temp_index = tempfile.mkdtemp(prefix="linksyn-sink-index-")
+        log.warning("sink state is in %s (not a local folder) and sink.index_dir is not set: the on-disk indexes go "
+                    "to %s and are rebuilt from the state chunks at every start", self.store.state_root,
+                    self._temp_index)
+        return Path(self._temp_index)
+
+    def _warm_up(self) -> None:
+        """Compile (or load from numba's cache) every kernel now rather than in the first batch."""
+        words = tokens.text_words(["warm up the kernels 中文"])
+        sigs = self.featurizer.minhasher.signatures(words.hashes, words.owners, 1)
+        window = NearDupWindow(4, self.cfg.near_dup_threshold, self.cfg.minhash_perm)
+        window.screen(window.keys(sigs), short_signatures(sigs), np.ones(1, dtype=bool))
+
+    def minhash_params(self) -> dict[str, Any]:
+        """What persisted near-duplicate state depends on (checked when a partition's state is loaded)."""
+        bands, rows = lsh_params(self.cfg.near_dup_threshold, self.cfg.minhash_perm)
+        return {"num_perm": self.cfg.minhash_perm, "shingle_words": self.cfg.shingle_words, "seed": MINHASH_SEED,
+                "bands": bands, "rows": rows}
+
+    def _partition(self, tp: TopicPartition) -> SinkPartition:
+        """The partition's state, loaded (restored) on its first record here."""
+        part = self._parts.get(tp)
+        replays = 0
+        if part is not None and part.needs_restore:
+            replays = part.replays
+            part.drop()
+            part = None
+        if part is None:
+            index = self._open_index(self.index_root / f"p{tp.partition:05d}")
+            try:
+                part = SinkPartition(tp.partition, tp.topic, self.cfg, self.store, index, self.minhash_params(),
+                                     self.clock, publish=self.publish)
+            except BaseException:
+                index.close(flush=False)
+                raise
+            metrics.SINK_RESTORE_SECONDS.labels(service=self.name).inc(part.restored.seconds)
+            part.replays = replays
+            self._parts[tp] = part
+        return part
+
+    def _open_index(self, path: Path) -> ExactIndex:
+        """The partition's index; while another process still holds it (a replica sharing this index folder that
+        has not let the partition go yet), wait up to INDEX_LOCK_WAIT_S rather than fail the records."""
+        deadline = time.monotonic() + INDEX_LOCK_WAIT_S
+        while True:
+            try:
+                return ExactIndex(path, self._resources)
+            except Exception as e:  # noqa: BLE001 - rocksdict raises plain Exception with RocksDB's status text
+                if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     # -- the stage --------------------------------------------------------------------------------------------
 
     def process(self, batch: Sequence[Message]) -> list[Result]:
         decoded = decode_batch(batch, decode_synth_qa)
         results: list[Result] = [decoded.failed.get(i) or Result.ok() for i in range(len(batch))]
-        qas: list[records_pb2.SynthQA] = decoded.records
-        slots = decoded.slots
         if decoded.failed:
             metrics.SINK_DROPPED.labels(service=self.name, reason="malformed").inc(len(decoded.failed))
         with self._lock:
-            res = self.screen.screen(qas)
-            self._count(res.outcomes)
-            for j, (i, qa) in enumerate(zip(slots, qas)):
-                msg, outcome = batch[i], res.outcomes[j]
-                if outcome == REPLAY:
-                    self.replays += 1
+            slots: list[int] = []
+            qas: list[records_pb2.SynthQA] = []
+            folded: list[str] = []
+            qhashes: list[int] = []
+            rekeyed = 0
+            for i, qa in zip(decoded.slots, decoded.records):
+                msg = batch[i]
+                tp = TopicPartition(msg.topic, msg.partition)
+                if tp in self._revoked:
+                    results[i] = Result.failed(f"{msg.topic}[{msg.partition}] was revoked from this sink replica")
                     continue
-                if self._window_opened is None:
-                    self._window_opened = self.clock()
-                start = self._window_start.get(msg.tp)
-                if start is None or msg.offset < start:
-                    self._window_start[msg.tp] = msg.offset
-                self._decided.append(res.ids[j])
-                if outcome == KEPT:
-                    self._rows.append(dataset_row(qa))
-                    self._kept_ids.append(res.ids[j])
-                    self._qhashes.append(res.qhashes[j])
-                    self._sigs.append(res.sigs[j])
-                    if len(self._rows) >= self.cfg.shard_records:
-                        self.flush()  # shards hold exactly shard_records, except the last of a window
-                else:
-                    self._drops[outcome] += 1
+                fq = fold_text(qa.question)
+                key = question_key_of_normalised(collapse_whitespace(fq))
+                if msg.key != key:
+                    # Decided where its question's records are: published again under the key of the contract.
+                    results[i] = Result.ok(OutRecord(msg.topic, msg.value, key=key, headers=msg.headers))
+                    rekeyed += 1
+                    continue
+                slots.append(i)
+                qas.append(qa)
+                folded.append(fq)
+                qhashes.append(int(key, 16))
+            if rekeyed:
+                self.rekeyed += rekeyed
+                metrics.SINK_REKEYED.labels(service=self.name).inc(rekeyed)
+            if not qas:
+                return results
+            f = self.featurizer.features(qas, folded, qhashes, [fold_text(q.answer) for q in qas])
+            groups: dict[TopicPartition, list[int]] = {}
+            for j, i in enumerate(slots):
+                groups.setdefault(TopicPartition(batch[i].topic, batch[i].partition), []).append(j)
+            outcomes = np.empty(len(qas), dtype=np.int8)
+            for tp, js in groups.items():
+                rows = np.asarray(js, dtype=np.int64)
+                part = self._partition(tp)
+                outcomes[rows] = part.process([batch[slots[j]] for j in js], [qas[j] for j in js], f, rows)
+            self._count(outcomes)
         return results
 
-    def _count(self, outcomes: list[str]) -> None:
+    def _count(self, outcomes: np.ndarray) -> None:
         """Metrics, once per batch (label lookups cost more than the work per record)."""
-        for outcome, n in Counter(outcomes).items():
-            bucket = outcome if outcome in (KEPT, REPLAY) else "dropped"
-            metrics.SINK_RECORDS.labels(service=self.name, outcome=bucket).inc(n)
-            if bucket == "dropped":
-                metrics.SINK_DROPPED.labels(service=self.name, reason=outcome).inc(n)
+        codes, counts = np.unique(outcomes, return_counts=True)
+        for code, n in zip(codes.tolist(), counts.tolist()):
+            if code == REPLAY:
+                metrics.SINK_RECORDS.labels(service=self.name, outcome="replay").inc(n)
+            elif code == KEPT:
+                metrics.SINK_RECORDS.labels(service=self.name, outcome="kept").inc(n)
+            else:
+                metrics.SINK_RECORDS.labels(service=self.name, outcome="dropped").inc(n)
+                metrics.SINK_DROPPED.labels(service=self.name, reason=OUTCOMES[code]).inc(n)
 
     def committable(self, done: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
-        """Done offsets, held back to the first record of the unflushed window of each partition."""
+        """Done offsets, held back to the first record of each partition's unflushed window."""
         with self._lock:
-            return {tp: min(off, self._window_start.get(tp, off)) for tp, off in done.items()}
+            out = {}
+            for tp, off in done.items():
+                part = self._parts.get(tp)
+                start = part.window_start if part is not None else None
+                out[tp] = off if start is None else min(off, start)
+            return out
+
+    def on_assign(self, partitions: set[TopicPartition]) -> None:
+        """Partitions (given back) to this replica: their state is loaded when their first record arrives."""
+        with self._lock:
+            self._revoked -= partitions
+
+    def on_revoke(self, partitions: set[TopicPartition]) -> None:
+        """Partitions taken away: their unflushed windows are dropped (their records, uncommitted, go to the next
+        owner) and their indexes closed. Records of them still reaching `process` fail (the loop ignores them)."""
+        with self._lock:
+            for tp in partitions:
+                part = self._parts.pop(tp, None)
+                if part is not None:
+                    self._dropped_replays += part.replays
+                    part.drop()
+            self._revoked |= partitions
 
     def tick(self) -> None:
         with self._lock:
-            if self._window_opened is not None and self.clock() - self._window_opened >= self.cfg.flush_interval_s:
-                self.flush()
+            now = self.clock()
+            flushed = False
+            for part in self._parts.values():
+                if part.due(now):
+                    self._flush_partition(part)
+                    flushed = True
+            if flushed and (self._card_written is None or now - self._card_written >= self.cfg.flush_interval_s):
+                self.write_card()
 
-    def close(self) -> None:
-        self.flush()
+    def _flush_partition(self, part: SinkPartition) -> None:
+        written = part.flush()
+        if written:
+            metrics.SINK_RECORDS_WRITTEN.labels(service=self.name).inc(written)
+            metrics.SINK_SHARDS.labels(service=self.name).inc(-(-written // self.cfg.shard_records))
 
     def flush(self) -> None:
-        """Make the window durable: shard (if records are pending), state chunk, manifest (the commit point), card."""
+        """Make every partition's window durable, then rewrite the dataset card."""
         with self._lock:
-            if self._window_opened is None:
-                return
-            formats = list(self.cfg.formats)
-            shards = list(self.shards)
-            if self._rows:
-                number = len(shards)
-                files = self.store.write_shard(number, self._rows, formats)
-                shards.append({"number": number, "records": len(self._rows), "files": files})
-            chunk = self.store.write_chunk(
-                len(self.chunks),
-                {
-                    "decided_ids": np.asarray(self._decided, dtype=np.uint64),
-                    "kept_ids": np.asarray(self._kept_ids, dtype=np.uint64),
-                    "kept_qhashes": np.asarray(self._qhashes, dtype=np.uint64),
-                    "kept_sigs": (np.stack(self._sigs) if self._sigs
-                                  else np.empty((0, self.cfg.minhash_perm), np.uint32)).astype(np.uint32),
-                    "shard": np.asarray([len(shards) - 1 if self._rows else -1], dtype=np.int64),
-                },
-            )
-            if self._rows and self.cfg.kept_topic and self.publish is not None:
-                # After the shard, before the manifest: a published row is in a written shard, and a crash before
-                # the manifest replays (and publishes again) rather than losing it.
-                self.publish(kept_records(self._rows, self.cfg.kept_topic))
-            totals = DatasetTotals.from_json(self.totals.to_json())
-            totals.add_rows(self._rows)
-            totals.dropped.update(self._drops)
-            totals.shards = len(shards)
-            self.store.write_manifest(
-                {
-                    "version": MANIFEST_VERSION,
-                    "minhash": self._minhash_params(),
-                    "formats": formats,
-                    "shards": shards,
-                    "chunks": [*self.chunks, chunk],
-                    "totals": totals.to_json(),
-                }
-            )
-            self.chunks.append(chunk)
-            self.shards = shards
-            self.totals = totals
-            if self._rows:
-                metrics.SINK_SHARDS.labels(service=self.name).inc()
-                metrics.SINK_RECORDS_WRITTEN.labels(service=self.name).inc(len(self._rows))
-            self.store.write_card(render_card(self.totals, formats, self.cfg.dataset_name))
-            self._reset_window()
+            for part in self._parts.values():
+                self._flush_partition(part)
+            self.write_card()
+
+    def close(self) -> None:
+        """Flush, write the card, close the indexes (the partitions' totals stay readable)."""
+        with self._lock:
+            for part in self._parts.values():
+                self._flush_partition(part)
+                part.close()
+            self.write_card()
+            if self._temp_index is not None:
+                shutil.rmtree(self._temp_index, ignore_errors=True)
+
+    def write_card(self) -> None:
+        """The dataset card from every partition's manifest (the whole dataset, whichever replicas wrote it)."""
+        manifests = self.store.manifests()
+        if not manifests and not self._parts:
+            return
+        totals = DatasetTotals()
+        formats = list(self.cfg.formats)
+        for m in manifests.values():
+            totals.merge(DatasetTotals.from_json(m["totals"]))
+        self.store.write_card(render_card(totals, formats, self.cfg.dataset_name))
+        self._card_written = self.clock()
+
+    @property
+    def totals(self) -> DatasetTotals:
+        """Durable totals of the partitions this replica holds."""
+        with self._lock:
+            out = DatasetTotals()
+            for part in self._parts.values():
+                out.merge(part.totals)
+            return out
+
+    @property
+    def replays(self) -> int:
+        """Records skipped as replays of a decision already taken."""
+        with self._lock:
+            return self._dropped_replays + sum(p.replays for p in self._parts.values())
 
     def stats(self) -> dict[str, Any]:
         """Totals for the Stats RPC."""
         with self._lock:
+            parts = self._parts.values()
             return {
                 "durable": self.totals.to_json(),
-                "pending_records": len(self._rows),
-                "pending_drops": dict(self._drops),
+                "pending_records": sum(p.pending for p in parts),
                 "replays_skipped": self.replays,
-                "near_dup_index": len(self.screen.dedup),
+                "rekeyed": self.rekeyed,
+                "partitions": {
+                    str(tp.partition): {"records": p.totals.records, "pending": p.pending,
+                                        "near_dup_window": len(p.screen.window) if p.screen.window else 0,
+                                        "restore_s": round(p.restored.seconds, 3),
+                                        "chunks_applied_at_restore": p.restored.chunks_applied}
+                    for tp, p in sorted(self._parts.items())
+                },
                 "output_dir": self.cfg.output_dir,
             }

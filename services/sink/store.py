@@ -1,12 +1,16 @@
-"""The dataset on disk (local path or any fsspec URL): shards, the sink's state chunks, the manifest, the card.
+"""The dataset on disk (local path or any fsspec URL): shards, the sink's state per partition, the card.
 
 Layout under `output_dir`:
-  README.md                         dataset card (YAML header tells `datasets.load_dataset` where the shards are)
-  data/parquet/part-00000.parquet   shard 0 (every format holds the same records)
-  data/jsonl/part-00000.jsonl
-and under the state folder (default `output_dir/.sink-state`):
-  chunk-00000.npz                   dedup state added by flush 0 (decided ids, kept question hashes, signatures)
-  manifest.json                     the commit point: shards and chunks that count, totals for the card
+  README.md                                 dataset card (YAML header tells `datasets.load_dataset` where shards are)
+  data/parquet/part-p00003-00000.parquet    shard 0 of partition 3 (every format holds the same records)
+  data/jsonl/part-p00003-00000.jsonl
+and under the state folder (default `output_dir/.sink-state`), one folder per partition of the input topic:
+  partitions/00003/chunk-00000.npz          the decisions of flush 0 of partition 3 (question hashes, ids, outcomes,
+                                            and the LSH keys and short signatures of the kept records)
+  partitions/00003/manifest.json            the partition's commit point: shards and chunks that count, its totals
+
+The state folder must be reachable by every sink replica (object storage, or a volume they share) when there are
+several: a partition moves to another replica at a rebalance, and its new owner reads its state here.
 
 Every file is written under a temporary name and then renamed (on object stores an upload only appears when
 complete), and the manifest is written last: after a crash, files the manifest does not list are ignored and the
@@ -79,8 +83,8 @@ def row_json(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False)
 
 
-def shard_name(number: int) -> str:
-    return f"part-{number:05d}"
+def shard_name(partition: int, number: int) -> str:
+    return f"part-p{partition:05d}-{number:05d}"
 
 
 class DatasetStore:
@@ -105,13 +109,14 @@ class DatasetStore:
             fh.write(data)
         fs.mv(tmp, path)
 
-    def shard_paths(self, number: int, formats: Sequence[str]) -> dict[str, str]:
-        """Format -> path (relative to output_dir) of shard `number`."""
-        return {f: f"data/{f}/{shard_name(number)}.{FORMAT_EXT[f]}" for f in formats}
+    def shard_paths(self, partition: int, number: int, formats: Sequence[str]) -> dict[str, str]:
+        """Format -> path (relative to output_dir) of shard `number` of `partition`."""
+        return {f: f"data/{f}/{shard_name(partition, number)}.{FORMAT_EXT[f]}" for f in formats}
 
-    def write_shard(self, number: int, rows: list[dict[str, Any]], formats: Sequence[str]) -> dict[str, str]:
+    def write_shard(self, partition: int, number: int, rows: list[dict[str, Any]],
+                    formats: Sequence[str]) -> dict[str, str]:
         """Write one shard in every format; returns format -> relative path."""
-        paths = self.shard_paths(number, formats)
+        paths = self.shard_paths(partition, number, formats)
         for fmt, rel in paths.items():
             if fmt == "jsonl":
                 data = "".join(row_json(r) + "\n" for r in rows).encode("utf-8")
@@ -122,42 +127,61 @@ class DatasetStore:
             self._write(self.fs, f"{self.root}/{rel}", data)
         return paths
 
-    def write_chunk(self, number: int, arrays: dict[str, np.ndarray]) -> str:
-        """Write one state chunk (npz); returns its file name."""
+    def partition_root(self, partition: int) -> str:
+        return f"{self.state_root}/partitions/{partition:05d}"
+
+    def write_chunk(self, partition: int, number: int, arrays: dict[str, np.ndarray]) -> str:
+        """Write one state chunk (npz) of `partition`; returns its file name."""
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         name = f"chunk-{number:05d}.npz"
-        self._write(self.state_fs, f"{self.state_root}/{name}", buf.getvalue())
+        self._write(self.state_fs, f"{self.partition_root(partition)}/{name}", buf.getvalue())
         return name
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_manifest(self, partition: int, manifest: dict[str, Any]) -> None:
         data = json.dumps(manifest, sort_keys=True, indent=1).encode("utf-8")
-        self._write(self.state_fs, f"{self.state_root}/manifest.json", data)
+        self._write(self.state_fs, f"{self.partition_root(partition)}/manifest.json", data)
 
     def write_card(self, text: str) -> None:
         self._write(self.fs, f"{self.root}/README.md", text.encode("utf-8"))
 
     # -- reads ------------------------------------------------------------------------------------------------
 
-    def read_manifest(self) -> dict[str, Any] | None:
-        path = f"{self.state_root}/manifest.json"
+    def read_manifest(self, partition: int) -> dict[str, Any] | None:
+        path = f"{self.partition_root(partition)}/manifest.json"
         if not self.state_fs.exists(path):
             return None
         with self.state_fs.open(path, "rb") as fh:
             return json.loads(fh.read())
 
-    def read_chunk(self, name: str) -> dict[str, np.ndarray]:
-        with self.state_fs.open(f"{self.state_root}/{name}", "rb") as fh:
+    def partitions(self) -> list[int]:
+        """Partitions with state here (a manifest)."""
+        found = self.state_fs.glob(f"{self.state_root}/partitions/*/manifest.json")
+        return sorted(int(p.rstrip("/").split("/")[-2]) for p in found)
+
+    def manifests(self) -> dict[int, dict[str, Any]]:
+        """Partition -> manifest, for every partition with state (the whole dataset, whichever replica wrote it)."""
+        out = {}
+        for p in self.partitions():
+            m = self.read_manifest(p)
+            if m is not None:
+                out[p] = m
+        return out
+
+    def read_chunk(self, partition: int, name: str) -> dict[str, np.ndarray]:
+        with self.state_fs.open(f"{self.partition_root(partition)}/{name}", "rb") as fh:
             with np.load(io.BytesIO(fh.read())) as z:
                 return {k: z[k] for k in z.files}
 
     def decisions(self) -> dict[str, list[int]]:
-        """The 64-bit ids of every QA the durable state decided on, and of those kept (across every state chunk)."""
-        manifest = self.read_manifest() or {"chunks": []}
+        """The 64-bit ids of every QA the durable state decided on, and of those kept (every partition's chunks)."""
+        from linksyn.sink.screen import KEPT
+
         decided: list[int] = []
         kept: list[int] = []
-        for name in manifest["chunks"]:
-            chunk = self.read_chunk(name)
-            decided += [int(x) for x in chunk["decided_ids"]]
-            kept += [int(x) for x in chunk["kept_ids"]]
+        for p, manifest in sorted(self.manifests().items()):
+            for name in manifest["chunks"]:
+                chunk = self.read_chunk(p, name)
+                decided += chunk["ids"].tolist()
+                kept += chunk["ids"][chunk["outcome"] == KEPT].tolist()
         return {"decided": decided, "kept": kept}

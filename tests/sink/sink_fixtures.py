@@ -7,6 +7,7 @@ from pathlib import Path
 
 from linksyn.common import modes
 from linksyn.common.bus.base import Message
+from linksyn.common.ids import question_key
 from linksyn.synth.synthesis import synth_qa_id
 from linksyn.v1 import records_pb2
 
@@ -34,15 +35,17 @@ def random_questions(n: int, seed: int = 0, words: int = 18) -> list[str]:
 
 
 class MessageFactory:
-    """Messages on one partition with increasing offsets."""
+    """Messages on one partition with increasing offsets, keyed as the synth keys them (by question)."""
 
     def __init__(self, partition: int = 0) -> None:
         self.partition = partition
         self.offset = 0
 
-    def __call__(self, qas) -> list[Message]:
+    def __call__(self, qas, key=None) -> list[Message]:
+        """`key(qa)` -> the record key (default: the synth-qa contract, `question_key`)."""
         out = []
         for qa in qas:
-            out.append(Message(TOPIC, self.partition, self.offset, qa.id.encode(), qa.SerializeToString()))
+            k = key(qa) if key is not None else question_key(qa.question)
+            out.append(Message(TOPIC, self.partition, self.offset, k, qa.SerializeToString()))
             self.offset += 1
         return out

@@ -4,6 +4,7 @@ manifest; wired by the sink's app on a real in-memory bus."""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -56,10 +57,12 @@ def test_a_flush_that_crashes_before_the_manifest_publishes_again_on_replay(sink
     cfg = sink_cfg(kept_topic=KEPT)
     qas = [make_qa(q) for q in random_questions(3, seed=12)]
     stage = SinkStage(cfg, TOPIC, publish=Publisher(bus, "sink").publish)
-    stage.store.write_manifest = lambda manifest: (_ for _ in ()).throw(OSError("disk gone"))  # the crash point
+    stage.store.write_manifest = lambda *args: (_ for _ in ()).throw(OSError("disk gone"))  # the crash point
     stage.process(messages(qas))
     with pytest.raises(OSError):
         stage.flush()
+    del stage  # the crashed process is gone, and so are its open files (the partition's on-disk index)
+    gc.collect()
     restarted = SinkStage(cfg, TOPIC, publish=Publisher(bus, "sink").publish)  # nothing durable: all replayed
     restarted.process(messages(qas))
     restarted.close()

@@ -5,21 +5,25 @@ from pathlib import Path
 import datasets
 import pytest
 from linksyn.common.bus.base import Message, TopicPartition
+from linksyn.common.ids import question_key
+from linksyn.sink.partition import SinkStateError
 from linksyn.sink.stage import SinkStage
 from linksyn.sink.store import DatasetStore
 
-from tests.sink.sink_fixtures import TOPIC, make_qa, random_questions
+from tests.sink.sink_fixtures import TOPIC, MessageFactory, make_qa, random_questions
 
 TP = TopicPartition(TOPIC, 0)
 
 
 def files(root: Path) -> dict[str, bytes]:
-    """Every file of the dataset and its state, by relative path."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file of the dataset and its durable state, by relative path (not the on-disk index: a cache of it)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".sink-state/index" not in str(p)}
 
 
-def manifest(cfg) -> dict:
-    return json.loads((Path(cfg.output_dir) / ".sink-state" / "manifest.json").read_text())
+def manifest(cfg, partition: int = 0) -> dict:
+    return json.loads((Path(cfg.output_dir) / ".sink-state" / "partitions" / f"{partition:05d}" / "manifest.json")
+                      .read_text())
 
 
 def test_writes_shards_card_and_loads_with_datasets(sink_cfg, messages, tmp_path):
@@ -30,8 +34,10 @@ def test_writes_shards_card_and_loads_with_datasets(sink_cfg, messages, tmp_path
     assert all(r.error is None and r.outputs == [] for r in results)
     stage.close()
     out = Path(cfg.output_dir)
-    assert sorted(p.name for p in (out / "data" / "parquet").iterdir()) == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
-    assert sorted(p.name for p in (out / "data" / "jsonl").iterdir()) == ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
+    assert sorted(p.name for p in (out / "data" / "parquet").iterdir()) == [
+        "part-p00000-00000.parquet", "part-p00000-00001.parquet", "part-p00000-00002.parquet"]
+    assert sorted(p.name for p in (out / "data" / "jsonl").iterdir()) == [
+        "part-p00000-00000.jsonl", "part-p00000-00001.jsonl", "part-p00000-00002.jsonl"]
     assert not list(out.rglob(".tmp-*"))
     ds = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert len(ds) == 10
@@ -102,7 +108,7 @@ def test_planted_benchmark_question_is_caught(sink_cfg, messages, mmlu_eval):
     stage.close()
     m = manifest(cfg)
     assert m["totals"]["dropped"] == {"contaminated": 1} and m["totals"]["records"] == 1
-    rows = [json.loads(x) for x in (Path(cfg.output_dir) / "data/jsonl/part-00000.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (Path(cfg.output_dir) / "data/jsonl/part-p00000-00000.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [clean.id]
 
 
@@ -113,7 +119,6 @@ def test_restart_keeps_dedup_state(sink_cfg, messages):
     first.process(messages([make_qa(q) for q in qs]))
     first.close()
     second = SinkStage(cfg, TOPIC)
-    assert len(second.screen.dedup) == 30
     second.process(messages([make_qa(qs[0], answer="different"), make_qa(qs[1].replace("?", " now?")),
                              make_qa("a genuinely new question about bridges and towers in the old city?")]))
     second.close()
@@ -140,7 +145,7 @@ def test_commits_wait_for_the_shard(sink_cfg, messages):
     assert stage.committable({TP: 5}) == {TP: 5}
     stage.process(messages([make_qa(q) for q in random_questions(2, seed=8)]))
     assert stage.committable({TP: 7}) == {TP: 5}
-    assert (Path(stage.cfg.output_dir) / "data/parquet/part-00000.parquet").exists()
+    assert (Path(stage.cfg.output_dir) / "data/parquet/part-p00000-00000.parquet").exists()
 
 
 def test_uncommitted_files_from_a_crash_are_overwritten(sink_cfg, messages):
@@ -149,7 +154,7 @@ def test_uncommitted_files_from_a_crash_are_overwritten(sink_cfg, messages):
     stage.process(messages([make_qa(q) for q in random_questions(3, seed=9)]))
     stage.close()
     # A crash after writing shard 1 but before its manifest: the stray shard must not survive.
-    stray = Path(cfg.output_dir) / "data/jsonl/part-00001.jsonl"
+    stray = Path(cfg.output_dir) / "data/jsonl/part-p00000-00001.jsonl"
     stray.write_text('{"id": "stray"}\n')
     restarted = SinkStage(cfg, TOPIC)
     restarted.process(messages([make_qa(q) for q in random_questions(2, seed=10)]))
@@ -174,10 +179,14 @@ def test_fsspec_memory_url(sink_cfg, messages):
     stage.process(messages([make_qa(q) for q in random_questions(3, seed=11)]))
     stage.close()
     fs = fsspec.filesystem("memory")
-    assert fs.exists("/linksyn-test/ds/data/parquet/part-00000.parquet")
-    assert fs.exists("/linksyn-test/ds/.sink-state/manifest.json") and fs.exists("/linksyn-test/ds/README.md")
-    restarted = SinkStage(cfg, TOPIC)
-    assert len(restarted.screen.dedup) == 3
+    assert fs.exists("/linksyn-test/ds/data/parquet/part-p00000-00000.parquet")
+    assert fs.exists("/linksyn-test/ds/.sink-state/partitions/00000/manifest.json")
+    assert fs.exists("/linksyn-test/ds/README.md")
+    restarted = SinkStage(cfg, TOPIC)  # its index (in a temporary folder) is rebuilt from the chunks
+    restarted.process(messages([make_qa(q, answer="again") for q in random_questions(3, seed=11)]))
+    restarted.close()
+    assert json.loads(fs.cat("/linksyn-test/ds/.sink-state/partitions/00000/manifest.json"))["totals"]["dropped"] == {
+        "duplicate": 3}
     fs.rm("/linksyn-test", recursive=True)
 
 
@@ -186,8 +195,8 @@ def test_minhash_settings_change_is_refused(sink_cfg, messages):
     s = SinkStage(cfg, TOPIC)
     s.process(messages([make_qa(q) for q in random_questions(2)]))
     s.close()
-    with pytest.raises(ValueError, match="MinHash"):
-        SinkStage(sink_cfg(minhash_perm=64), TOPIC)
+    with pytest.raises(SinkStateError, match="MinHash"):
+        SinkStage(sink_cfg(minhash_perm=64), TOPIC)  # at start, before any record
 
 
 def test_through_the_consumer_loop_commits_after_the_shard(sink_cfg, tmp_path):
@@ -201,7 +210,7 @@ def test_through_the_consumer_loop_commits_after_the_shard(sink_cfg, tmp_path):
     qs = random_questions(40, seed=12)
     qas = [make_qa(q) for q in qs] + [make_qa(qs[0], answer="dup")]
     for qa in qas:
-        bus.produce(topics.synth_qa, qa.SerializeToString(), key=qa.id.encode())
+        bus.produce(topics.synth_qa, qa.SerializeToString(), key=question_key(qa.question))
     bus.flush()
     cfg = sink_cfg(flush_interval_s=0.2, shard_records=16)
     stage = SinkStage(cfg, topics.synth_qa)
@@ -212,8 +221,9 @@ def test_through_the_consumer_loop_commits_after_the_shard(sink_cfg, tmp_path):
             assert time.monotonic() < deadline, loop.stats()
     finally:
         assert loop.stop(timeout=30)
-    m = manifest(cfg)
-    assert m["totals"]["records"] == 40 and m["totals"]["dropped"] == {"duplicate": 1}
+    m = [manifest(cfg, p) for p in (0, 1)]
+    assert sum(x["totals"]["records"] for x in m) == 40
+    assert [x["totals"]["dropped"] for x in m if x["totals"]["dropped"]] == [{"duplicate": 1}]
     before = files(Path(cfg.output_dir))
     # Replay the whole topic into a new group: nothing changes.
     stage2 = SinkStage(cfg, topics.synth_qa)
@@ -226,3 +236,116 @@ def test_through_the_consumer_loop_commits_after_the_shard(sink_cfg, tmp_path):
         assert loop2.stop(timeout=30)
     assert stage2.replays == 41 and files(Path(cfg.output_dir)) == before
     bus.close()
+
+
+def test_records_keyed_otherwise_are_published_again_under_their_question(sink_cfg, messages):
+    stage = SinkStage(sink_cfg(), TOPIC)
+    qas = [make_qa(q) for q in random_questions(3, seed=13)]
+    results = stage.process(messages(qas, key=lambda qa: qa.id.encode()))
+    assert [len(r.outputs) for r in results] == [1, 1, 1] and stage.rekeyed == 3
+    for qa, r in zip(qas, results):
+        out = r.outputs[0]
+        assert out.topic == TOPIC and out.key == question_key(qa.question) and out.value == qa.SerializeToString()
+    stage.close()
+    assert stage.totals.records == 0 and not (Path(stage.cfg.output_dir) / ".sink-state" / "partitions").exists()
+
+
+def test_partitions_keep_their_own_state_and_commit_points(sink_cfg):
+    clock = [0.0]
+    stage = SinkStage(sink_cfg(flush_interval_s=10), TOPIC, clock=lambda: clock[0])
+    p0, p1 = MessageFactory(0), MessageFactory(1)
+    qs = random_questions(6, seed=14)
+    stage.process(p0([make_qa(q) for q in qs[:3]]) + p1([make_qa(q) for q in qs[3:]]))
+    clock[0] = 11
+    stage.tick()  # both windows flushed
+    stage.process(p1([make_qa(q) for q in random_questions(2, seed=15)]))
+    tp0, tp1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
+    assert stage.committable({tp0: 3, tp1: 5}) == {tp0: 3, tp1: 3}  # partition 1 holds back to its window
+    stage.close()
+    assert manifest(stage.cfg, 0)["totals"]["records"] == 3 and manifest(stage.cfg, 1)["totals"]["records"] == 5
+    card = (Path(stage.cfg.output_dir) / "README.md").read_text()
+    assert "- records: 8" in card  # the card sums every partition's manifest
+
+
+def test_a_revoked_partition_forgets_its_window_and_its_next_owner_restores_it(sink_cfg):
+    cfg = sink_cfg(flush_interval_s=10)
+    tp = TopicPartition(TOPIC, 0)
+    qs = random_questions(10, seed=16)
+    first = SinkStage(cfg, TOPIC)
+    msgs = MessageFactory(0)
+    first.process(msgs([make_qa(q) for q in qs[:5]]))
+    first.flush()  # durable: offsets 0..4
+    first.process(msgs([make_qa(q) for q in qs[5:]]))  # pending: offsets 5..9
+    assert first.committable({tp: 10}) == {tp: 5}
+    first.on_revoke({tp})
+    assert first.committable({tp: 10}) == {tp: 10}  # nothing held for a partition it no longer has
+    late = first.process(MessageFactory(0)([make_qa("a late record of the revoked partition?")]))
+    assert late[0].error and "revoked" in late[0].error and not late[0].permanent
+    # Another replica (its own index folder) takes the partition: the records after the commit come again, and so
+    # does an exact duplicate of a durable one.
+    second = SinkStage(cfg.model_copy(update={"index_dir": str(Path(cfg.output_dir).parent / "replica-2")}), TOPIC)
+    redelivered = MessageFactory(0)
+    redelivered.offset = 5
+    second.process(redelivered([make_qa(q) for q in qs[5:]] + [make_qa(qs[0], answer="other")]))
+    second.close()
+    m = manifest(cfg)
+    assert m["totals"]["records"] == 10 and m["totals"]["dropped"] == {"duplicate": 1}
+    assert second.stats()["partitions"]["0"]["chunks_applied_at_restore"] == 1  # built from the first's chunk
+    first.on_assign({tp})
+    assert first.process(MessageFactory(0)([make_qa(qs[1])]))[0].error is None  # assigned again: it decides
+
+
+def test_index_lost_or_behind_is_rebuilt_from_the_chunks(sink_cfg, messages):
+    import shutil
+
+    cfg = sink_cfg()
+    qs = random_questions(20, seed=17)
+    stage = SinkStage(cfg, TOPIC)
+    stage.process(messages([make_qa(q) for q in qs[:10]]))
+    stage.flush()
+    stage.process(messages([make_qa(q) for q in qs[10:]]))
+    stage.close()
+    index = Path(cfg.output_dir) / ".sink-state" / "index"
+    shutil.rmtree(index)  # a replica rescheduled onto an empty volume
+    again = SinkStage(cfg, TOPIC)
+    again.process(messages([make_qa(q, answer="x") for q in (qs[3], qs[15])] + [make_qa(q) for q in qs[:2]]))
+    again.close()
+    m = manifest(cfg)
+    assert m["totals"]["dropped"] == {"duplicate": 2} and again.replays == 2
+    assert again.stats()["partitions"]["0"]["chunks_applied_at_restore"] == 2
+
+
+def test_near_duplicate_window_survives_a_restart(sink_cfg, messages):
+    cfg = sink_cfg(near_dup_window=100)
+    base = random_questions(30, seed=18, words=24)
+    stage = SinkStage(cfg, TOPIC)
+    stage.process(messages([make_qa(q) for q in base]))
+    stage.close()
+    again = SinkStage(cfg, TOPIC)
+    again.process(messages([make_qa(base[4].rsplit(" ", 2)[0] + " case four?")]))
+    again.close()
+    assert manifest(cfg)["totals"]["dropped"] == {"near_duplicate": 1}
+    assert again.stats()["partitions"]["0"]["near_dup_window"] == 30
+
+
+def test_old_single_replica_state_is_refused_at_start(sink_cfg):
+    cfg = sink_cfg()
+    state = Path(cfg.output_dir) / ".sink-state"
+    state.mkdir(parents=True)
+    (state / "manifest.json").write_text('{"version": 1}')
+    with pytest.raises(SinkStateError, match="single-replica"):
+        SinkStage(cfg, TOPIC)
+
+
+def test_full_shards_are_written_at_once_and_the_rest_stays_pending(sink_cfg, messages):
+    stage = SinkStage(sink_cfg(shard_records=4), TOPIC)
+    qs = random_questions(6, seed=19)
+    stage.process(messages([make_qa(q) for q in qs]))  # offsets 0..5: shard 0 holds 4, records 4 and 5 wait
+    tp = TopicPartition(TOPIC, 0)
+    assert stage.committable({tp: 6}) == {tp: 4} and stage.stats()["pending_records"] == 2
+    # The pending ones are still known: an exact duplicate of one of them is dropped, a replay skipped.
+    stage.process(messages([make_qa(qs[5], answer="other"), make_qa(qs[4])]))
+    stage.close()
+    m = manifest(stage.cfg)
+    assert [s["records"] for s in m["shards"]] == [4, 2] and m["totals"]["dropped"] == {"duplicate": 1}
+    assert stage.replays == 1

@@ -365,16 +365,8 @@ class Cluster:
         return [records_pb2.DeadLetter.FromString(m.value) for m in self.read_topic("dead_letter")]
 
     def dataset(self) -> list[dict[str, Any]]:
-        """Every row of the dataset's shards that the sink's manifest lists (what `datasets` would load)."""
-        root = Path(self.config["sink"]["output_dir"])
-        manifest_path = root / ".sink-state" / "manifest.json"
-        if not manifest_path.exists():
-            return []
-        manifest = json.loads(manifest_path.read_text())
-        rows: list[dict[str, Any]] = []
-        for shard in manifest["shards"]:
-            rows += [json.loads(line) for line in (root / shard["files"]["jsonl"]).read_text().splitlines()]
-        return rows
+        """Every row of the dataset's shards that the sink's manifests list (what `datasets` would load)."""
+        return sink_dataset(self.config["sink"]["output_dir"])
 
     def sink_decisions(self) -> dict[str, list[int]]:
         """The sink's durable state: 64-bit ids of every QA it decided on, and of those it kept."""
@@ -382,6 +374,18 @@ class Cluster:
 
         return DatasetStore(self.config["sink"]["output_dir"]).decisions()
 
+
+
+def sink_dataset(output_dir: str) -> list[dict[str, Any]]:
+    """Every row of the shards that the sink's partition manifests list, in partition and shard order."""
+    from linksyn.sink.store import DatasetStore
+
+    root = Path(output_dir)
+    rows: list[dict[str, Any]] = []
+    for _, manifest in sorted(DatasetStore(output_dir).manifests().items()):
+        for shard in manifest["shards"]:
+            rows += [json.loads(line) for line in (root / shard["files"]["jsonl"]).read_text().splitlines()]
+    return rows
 
 
 # ---- malformed records and the ledger ------------------------------------------------------------------------------
@@ -484,7 +488,7 @@ def check_ledger(ledger: Ledger, cluster: Cluster, injected: Mapping[str, set[by
     - every SynthQA on synth-qa was decided by the sink exactly once (kept, or dropped as a duplicate); every kept
       QA is in the dataset exactly once, with no question twice; each row points at a path and at annotated seeds.
     """
-    from linksyn.sink.dedup import id64, question_hash
+    from linksyn.common.ids import id64, question_hash
 
     t = cluster.topics
     assert ledger.annotated | ledger.seeds_dead == ledger.seeds_in, (
