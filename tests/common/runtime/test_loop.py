@@ -438,6 +438,50 @@ def test_revoked_partitions_are_committed_before_they_move(
     assert len(read_topic(bus, dst, 40)) == 40
 
 
+class PartitionStateStage(EchoStage):
+    """Holds commits back on every partition (state it never checkpoints) and records the rebalance hooks."""
+
+    def __init__(self, input_topic: str, out_topic: str) -> None:
+        super().__init__(input_topic, out_topic)
+        self.events: list[tuple[str, frozenset[TopicPartition]]] = []
+
+    def committable(self, done: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        return {tp: 0 for tp in done}
+
+    def on_assign(self, partitions: set[TopicPartition]) -> None:
+        self.events.append(("assign", frozenset(partitions)))
+
+    def on_revoke(self, partitions: set[TopicPartition]) -> None:
+        self.events.append(("revoke", frozenset(partitions)))
+
+
+@pytest.mark.parametrize("bus_kind", ["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+def test_a_stage_hears_of_assignments_and_revocations(
+    bus_kind: str, make_bus: Callable[..., Bus], start_loop: Callable[..., ConsumerLoop]
+) -> None:
+    bus = RecordingBus(make_bus(bus_kind))
+    src, dst = _topics()
+    bus.ensure_topics({src: 2, dst: 1})
+    for i in range(8):
+        bus.produce(src, b"%d" % i, key=b"%d" % i)
+    bus.flush()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    first = PartitionStateStage(src, dst)
+    a = start_loop(bus, first, group=group)
+    both = frozenset({TopicPartition(src, 0), TopicPartition(src, 1)})
+    wait_for(lambda: ("assign", both) in first.events, "the first member to get both partitions")
+    second = PartitionStateStage(src, dst)
+    start_loop(bus, second, group=group)
+    wait_for(lambda: any(e == "assign" and len(p) == 1 for e, p in second.events), "the second member's share")
+    wait_for(lambda: any(e == "assign" and len(p) == 1 for e, p in first.events), "the first member's new share")
+    revokes = [p for e, p in first.events if e == "revoke"]
+    assert revokes and revokes[0] == both  # eager rebalancing: everything is revoked, then reassigned
+    assert first.events.index(("revoke", both)) > first.events.index(("assign", both))
+    # The stage held every commit back, so the revoke committed nothing past 0 either.
+    assert all(off == 0 for c in bus.commits for off in c.values())
+    assert a.error is None
+
+
 def test_drained_waits_for_new_records(start_loop: Callable[..., ConsumerLoop]) -> None:
     bus = InMemoryBus()
     src, dst = _topics()
