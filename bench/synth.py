@@ -8,8 +8,9 @@
    generation time excluded.
 3. Sink: SinkStage.process on 100K synthetic SynthQA records (with planted duplicates), exact + near-dup +
    decontamination against the real eval sets in ../shared/data when present (else the test fixtures), shard
-   writes included: records/s. Baseline in the same process: MinHash signatures with datasketch's per-record
-   `MinHash.update_batch` vs our batch-vectorised signatures.
+   writes included: records/s. Baselines in the same process: MinHash signatures with datasketch's per-record
+   `MinHash.update_batch` vs our compiled batch signatures; datasketch's MinHashLSH vs our LSH window.
+   (bench/scale.py measures the sink as records grow to 10M and with replicas.)
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def gsm8k_paths(n: int, seeds_per_path: int = 2, mode: str = "link") -> list[rec
         seeds = [records_pb2.PathSeed(id=f"s{i}-{j}", question=r["question"], answer=r["answer"],
                                       kps=["arithmetic"], discipline="mathematics", difficulty=2)
                  for j, r in enumerate(group)]
-        paths.append(records_pb2.WalkPath(id=f"p{i}", kps=["arithmetic", "word problems"], seeds=seeds, mode=mode,
+        paths.append(records_pb2.WalkPath(id=f"p{i}", kps=["arithmetic", "word problems"], seeds=seeds,
+                                          mode=modes.mode_value(mode),
                                           target_discipline="mathematics", target_difficulty=2))
     return paths
 
@@ -213,17 +215,20 @@ def eval_sets() -> list[EvalSetConfig]:
                 EvalSetConfig(kind="cmmlu", path=str(ev / "cmmlu" / "data" / "test")),
                 EvalSetConfig(kind="gsm8k", path=str(ev / "gsm8k" / "test.jsonl"))]
     print(f"  (no shared eval data at {ev}: decontaminating against the test fixtures)")
-    fx = REPO / "tests" / "synth" / "sink" / "fixtures"
+    fx = REPO / "tests" / "sink" / "fixtures"
     return [EvalSetConfig(kind="mmlu", path=str(fx / "mmlu_test")), EvalSetConfig(kind="gsm8k", path=str(fx / "gsm8k_test.jsonl"))]
 
 
 def bench_sink(n: int, batch: int) -> dict:
     from datasketch import MinHash
+    from linksyn.common.ids import question_key
     from linksyn.common.text import word_tokens
     from linksyn.sink.dedup import MinHasher
+    from linksyn.sink.tokens import text_words
 
     qas = synthetic_qas(n)
     values = [q.SerializeToString() for q in qas]
+    keys = [question_key(q.question) for q in qas]  # the synth-qa key contract (else the sink re-keys them)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         stage = SinkStage(SinkConfig(output_dir=f"{tmp}/ds", eval_sets=eval_sets(), shard_records=50_000), "synth-qa",
@@ -231,7 +236,7 @@ def bench_sink(n: int, batch: int) -> dict:
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         for i in range(0, n, batch):
-            stage.process(messages("synth-qa", values[i : i + batch], i))
+            stage.process([Message("synth-qa", 0, i + j, keys[i + j], v) for j, v in enumerate(values[i : i + batch])])
         stage.close()
         sink_s = time.perf_counter() - t0
         totals = stage.totals
@@ -244,15 +249,22 @@ def bench_sink(n: int, batch: int) -> dict:
         m.update_batch([" ".join(w[i : i + 3]).encode() for i in range(max(1, len(w) - 2))])
     base_s = time.perf_counter() - t0
     hasher = MinHasher(128, 3)
+
+    def signatures(texts: list[str]):
+        w = text_words(texts)
+        return hasher.signatures(w.hashes, w.owners, len(texts))
+
     t0 = time.perf_counter()
     for i in range(0, len(sample), batch):
-        hasher.signatures(sample[i : i + batch])
+        signatures(sample[i : i + batch])
     ours_s = time.perf_counter() - t0
-    # Baseline: datasketch's MinHashLSH (per-record insert/query in Python) vs our numpy-banded index.
+    # Baseline: datasketch's MinHashLSH (per-record insert/query in Python) vs our compiled window (made as large as
+    # the stream, so it holds every record as datasketch's does).
+    import numpy as np
     from datasketch import LeanMinHash, MinHashLSH
-    from linksyn.sink.dedup import DedupIndex
+    from linksyn.sink.dedup import NearDupWindow, short_signatures
 
-    sigs = hasher.signatures([q.question for q in qas[:20_000]])
+    sigs = signatures([q.question for q in qas[:20_000]])
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     t0 = time.perf_counter()
     for i, sig in enumerate(sigs):
@@ -260,12 +272,9 @@ def bench_sink(n: int, batch: int) -> dict:
         if not lsh.query(m):
             lsh.insert(i, m, check_duplication=False)
     ds_lsh_s = time.perf_counter() - t0
-    idx = DedupIndex(0.8, 128)
+    window = NearDupWindow(2 * len(sigs), 0.8, 128)
     t0 = time.perf_counter()
-    keys = idx.keys(sigs)
-    for i, sig in enumerate(sigs):
-        if idx.near_duplicate_of(sig, keys[i]) is None:
-            idx.add(i, sig, keys[i])
+    window.screen(window.keys(sigs), short_signatures(sigs), np.ones(len(sigs), dtype=bool))
     our_lsh_s = time.perf_counter() - t0
     return {
         "lsh_datasketch_per_s": len(sigs) / ds_lsh_s, "lsh_banded_per_s": len(sigs) / our_lsh_s,
@@ -309,7 +318,7 @@ def main() -> None:
         print(f"  sink: {s['records_per_s']:.0f} records/s ({s['sink_s']:.1f} s)")
         print(f"  MinHash signatures: batched {s['minhash_batched_per_s']:.0f}/s vs datasketch per-record "
               f"{s['minhash_datasketch_per_record_per_s']:.0f}/s (x{s['minhash_speedup']:.1f})")
-        print(f"  LSH query+insert: numpy-banded {s['lsh_banded_per_s']:.0f}/s vs datasketch MinHashLSH "
+        print(f"  LSH query+insert: compiled window {s['lsh_banded_per_s']:.0f}/s vs datasketch MinHashLSH "
               f"{s['lsh_datasketch_per_s']:.0f}/s (x{s['lsh_speedup']:.1f})")
         figures += [
             Figure("sink: dedup + near-dup + decontamination + shards", s["records_per_s"], "records/s",
@@ -317,7 +326,7 @@ def main() -> None:
                         f"index setup {s['index_setup_s']:.1f} s"),
             Figure("MinHash signatures, batched", s["minhash_batched_per_s"], "records/s",
                    "datasketch MinHash per record", s["minhash_datasketch_per_record_per_s"]),
-            Figure("LSH query + insert, numpy-banded", s["lsh_banded_per_s"], "records/s", "datasketch MinHashLSH",
+            Figure("LSH query + insert, compiled window", s["lsh_banded_per_s"], "records/s", "datasketch MinHashLSH",
                    s["lsh_datasketch_per_s"]),
         ]
     passthrough_name = "synth stage completion tokens/s, real OpenAI-compatible server"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 from linksyn.sink.store import FORMAT_EXT, ROW_SCHEMA
@@ -31,18 +31,18 @@ class DatasetTotals:
     prompt_versions: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
 
-    def add_rows(self, rows: Sequence[dict[str, Any]]) -> None:
-        for r in rows:
-            self.records += 1
-            self.prompt_tokens += r["prompt_tokens"]
-            self.completion_tokens += r["completion_tokens"]
-            self.disciplines[r["discipline"] or "unknown"] += 1
-            self.difficulty[str(r["difficulty"])] += 1
-            self.modes[r["mode"] or "unknown"] += 1
-            self.langs[r["lang"] or "unknown"] += 1
-            for m in r["models"]:
-                self.models[m] += 1
-            self.prompt_versions[r["prompt_version"] or "unknown"] += 1
+    def add_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Count records given as dataset columns (linksyn.sink.store.dataset_columns)."""
+        self.records += len(columns["id"])
+        self.prompt_tokens += sum(columns["prompt_tokens"])
+        self.completion_tokens += sum(columns["completion_tokens"])
+        self.disciplines.update(v or "unknown" for v in columns["discipline"])
+        self.difficulty.update(str(v) for v in columns["difficulty"])
+        self.modes.update(v or "unknown" for v in columns["mode"])
+        self.langs.update(v or "unknown" for v in columns["lang"])
+        for models in columns["models"]:
+            self.models.update(models)
+        self.prompt_versions.update(v or "unknown" for v in columns["prompt_version"])
 
     def merge(self, other: "DatasetTotals") -> None:
         """Add another part's totals (the dataset's are the sum of its partitions')."""

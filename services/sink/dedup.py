@@ -18,6 +18,8 @@ restart is the window the partition had.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
@@ -58,12 +60,12 @@ class MinHasher:
         linksyn.sink.tokens). A text shorter than a shingle is one shingle of all its words; an empty text gets the
         all-max signature."""
         g, o = gram_hashes(words, owners, self.shingle_words)
-        has = np.zeros(n, dtype=bool)
-        has[o] = True
-        wh, wo = whole_text_hashes(words, owners, n)
-        short = ~has[wo]
-        g = np.concatenate([g, wh[short]])
-        o = np.concatenate([o, wo[short]])
+        lengths = np.bincount(owners, minlength=n)
+        if ((lengths > 0) & (lengths < self.shingle_words)).any():  # rare: texts shorter than one shingle
+            wh, wo = whole_text_hashes(words, owners, n)
+            short = (lengths[wo] < self.shingle_words)
+            g = np.concatenate([g, wh[short]])
+            o = np.concatenate([o, wo[short]])
         g32 = (g ^ (g >> np.uint64(32))).astype(np.uint32)
         sig = np.full((n, self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
         _minhash(g32, o, self.a, self.b, sig)
@@ -73,8 +75,10 @@ class MinHasher:
 _BAND_MULT = np.uint64(0x100000001B3)
 
 
+@functools.cache
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows per band) minimising false positives + negatives at `threshold` (datasketch's optimiser)."""
+    """(bands, rows per band) minimising false positives + negatives at `threshold` (datasketch's optimiser, which
+    integrates numerically: tens of milliseconds, hence cached)."""
     return _optimal_param(threshold, num_perm, 0.5, 0.5)
 
 

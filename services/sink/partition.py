@@ -29,7 +29,7 @@ from linksyn.sink.dedup import NearDupWindow
 from linksyn.sink.index import ExactIndex
 from linksyn.sink.kept import kept_records
 from linksyn.sink.screen import DUPLICATE, KEPT, OUTCOMES, REPLAY, Features, PartitionScreen
-from linksyn.sink.store import DatasetStore, dataset_row
+from linksyn.sink.store import DatasetStore, dataset_columns, dataset_rows
 from linksyn.v1 import records_pb2
 
 log = logging.getLogger(__name__)
@@ -165,8 +165,8 @@ class SinkPartition:
         return len(keys)
 
     def _reset_window(self) -> None:
-        self._rows: list[dict[str, Any]] = []
-        """Dataset rows of the pending kept records, in order."""
+        self._kept: list[records_pb2.SynthQA] = []
+        """The pending kept records, in order (written a column at a time)."""
         self._decisions: list[dict[str, np.ndarray]] = []
         """Pending decisions, a batch at a time, in offset order: qhash, ids, outcome, offset."""
         self._kept_keys: list[np.ndarray] = []
@@ -178,7 +178,7 @@ class SinkPartition:
     @property
     def pending(self) -> int:
         """Kept records waiting for the next shard."""
-        return len(self._rows)
+        return len(self._kept)
 
     # -- records ----------------------------------------------------------------------------------------------
 
@@ -204,10 +204,10 @@ class SinkPartition:
         if kept.any():
             self._kept_keys.append(f.keys[rows[kept]])
             self._kept_short.append(f.short[rows[kept]])
-            self._rows.extend(dataset_row(qas[i]) for i in np.flatnonzero(kept).tolist())
+            self._kept.extend(qas[i] for i in np.flatnonzero(kept).tolist())
         size = self.cfg.shard_records
-        if len(self._rows) >= size:
-            self._flush(len(self._rows) - len(self._rows) % size)  # full shards now; the rest waits for more
+        if len(self._kept) >= size:
+            self._flush(len(self._kept) - len(self._kept) % size)  # full shards now; the rest waits for more
         return out
 
     def due(self, now: float) -> bool:
@@ -216,7 +216,7 @@ class SinkPartition:
     def flush(self) -> int:
         """Make the window durable: shards (if records are pending), state chunk, manifest (the commit point), then the
         index. Returns the records written."""
-        return self._flush(len(self._rows))
+        return self._flush(len(self._kept))
 
     def _flush(self, n_rows: int) -> int:
         """Make durable the window up to its n_rows-th kept record (all of it when n_rows is every pending row): the
@@ -225,30 +225,30 @@ class SinkPartition:
             return 0
         d = {k: np.concatenate([b[k] for b in self._decisions]) for k in ("qhash", "ids", "outcome", "offset")}
         kept_at = np.flatnonzero(d["outcome"] == KEPT)
-        cut = len(d["outcome"]) if n_rows >= len(self._rows) else int(kept_at[n_rows - 1]) + 1 if n_rows else 0
+        cut = len(d["outcome"]) if n_rows >= len(self._kept) else int(kept_at[n_rows - 1]) + 1 if n_rows else 0
         keys = _cat(self._kept_keys, np.uint64, (0, self.minhash["bands"]))
         short = _cat(self._kept_short, np.uint8, (0, self.cfg.minhash_perm))
-        rows = self._rows[:n_rows]
+        columns = dataset_columns(self._kept[:n_rows])
         formats = list(self.cfg.formats)
         shards = list(self.shards)
         size = self.cfg.shard_records
-        for start in range(0, len(rows), size):  # shards of shard_records, but the last of a window
-            part = rows[start : start + size]
+        for start in range(0, n_rows, size):  # shards of shard_records, but the last of a window
+            part = {k: v[start : start + size] for k, v in columns.items()}
             number = len(shards)
             files = self.store.write_shard(self.partition, number, part, formats)
-            shards.append({"number": number, "records": len(part), "files": files})
+            shards.append({"number": number, "records": len(part["id"]), "files": files})
         chunk = {
             "qhash": d["qhash"][:cut], "ids": d["ids"][:cut], "outcome": d["outcome"][:cut],
             "kept_keys": keys[:n_rows], "kept_short": short[:n_rows],
             "shards": np.arange(len(self.shards), len(shards), dtype=np.int64),  # the shards of this window
         }
         name = self.store.write_chunk(self.partition, len(self.chunks), chunk)
-        if rows and self.cfg.kept_topic and self.publish is not None:
+        if n_rows and self.cfg.kept_topic and self.publish is not None:
             # After the shards, before the manifest: a published row is in a written shard, and a crash before the
             # manifest replays (and publishes again) rather than losing it.
-            self.publish(kept_records(rows, self.cfg.kept_topic))
+            self.publish(kept_records(dataset_rows(columns), self.cfg.kept_topic))
         totals = DatasetTotals.from_json(self.totals.to_json())
-        totals.add_rows(rows)
+        totals.add_columns(columns)
         totals.dropped.update(OUTCOMES[int(c)] for c in chunk["outcome"].tolist() if c != KEPT)
         totals.shards = len(shards)
         self.store.write_manifest(self.partition, {
@@ -267,11 +267,11 @@ class SinkPartition:
         self.shards = shards
         self.totals = totals
         carried = {k: v[cut:] for k, v in d.items()}
-        carried_rows, opened = self._rows[n_rows:], self._opened
+        carried_kept, opened = self._kept[n_rows:], self._opened
         self._reset_window()
         if len(carried["outcome"]):
             self._decisions = [carried]
-            self._rows = carried_rows
+            self._kept = carried_kept
             self._kept_keys, self._kept_short = [keys[n_rows:]], [short[n_rows:]]
             self.window_start = int(carried["offset"][0])
             self._opened = opened
@@ -281,7 +281,7 @@ class SinkPartition:
             self.needs_restore = True  # the chunk is durable; restore() applies it
             raise
         self.screen.forget_pending(chunk["qhash"], chunk["ids"], chunk["outcome"] == DUPLICATE)
-        return len(rows)
+        return n_rows
 
     def close(self) -> None:
         """Flush and close the index (its totals stay readable; a record after this reloads the partition)."""
