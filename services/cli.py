@@ -1,7 +1,7 @@
 """The `linksyn` command line: run the embedded pipeline, serve one service, push seeds, read service stats.
 
 Heavy modules (the bus, gRPC, the services) are imported inside the commands, so `linksyn --help` stays fast.
-Commands that later parts of linksyn add (`graph`, `sample`, `train`, `probe`) are mounted from
+Commands that later parts of linksyn add (`graph`, `sample`, `train`, `probe`, `near-dups`) are mounted from
 `linksyn.<service>.cli` when that module exists, and loaded only when invoked.
 """
 
@@ -38,6 +38,8 @@ PLUGINS: tuple[PluginCommand, ...] = (
     PluginCommand("sample", "linksyn.sampler.cli", "sample", "Draw value-function walks from a graph snapshot."),
     PluginCommand("train", "linksyn.trainer.cli", "train", "Continual pre-training on synthesized QA."),
     PluginCommand("probe", "linksyn.trainer.cli", "probe", "Probe a checkpoint per discipline x difficulty."),
+    PluginCommand("near-dups", "linksyn.sink.cli", "near_dups",
+                  "Remove near duplicates across the whole dataset (datatrove MinHash; after the stream)."),
 )
 """Commands mounted when their module exists (checked without importing it)."""
 
