@@ -91,3 +91,41 @@ def test_the_configmap_is_a_valid_linksyn_config(helm: str, tmp_path) -> None:
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(config_of(render(helm, *args))))
         load_config(path)
+
+
+def test_sink_index_on_each_pods_volume_and_several_replicas_need_shared_state(helm: str) -> None:
+    import subprocess
+
+    from tests.helm.test_chart import CHART
+
+    cfg = config_of(render(helm))
+    w = workloads(render(helm))
+    data = {m["name"]: m["mountPath"] for m in w["sink"]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    assert sink_section(cfg)["index_dir"].startswith(data["data"] + "/")
+    out = subprocess.run([helm, "template", "t", str(CHART), "--set", "services.sink.replicas=3"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode != 0 and "services.sink.replicas > 1 needs config.sink.output_dir" in out.stderr
+    docs = render(helm, "--set", "services.sink.replicas=3", "--set", "config.sink.output_dir=s3://bucket/qa")
+    assert sink_section(config_of(docs))["output_dir"] == "s3://bucket/qa"
+    assert workloads(docs)["sink"]["spec"]["replicas"] == 3
+
+
+def test_near_dups_job(helm: str) -> None:
+    import subprocess
+
+    from tests.helm.test_chart import CHART
+
+    assert not [d for d in render(helm) if d["kind"] == "Job"]  # off by default
+    out = subprocess.run([helm, "template", "t", str(CHART), "--set", "nearDups.enabled=true"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode != 0 and "nearDups.out" in out.stderr
+    docs = render(helm, "--set", "nearDups.enabled=true", "--set", "nearDups.out=s3://bucket/qa-global",
+                  "--set", "nearDups.dataset=s3://bucket/qa", "--set", "nearDups.tasks=16")
+    [job] = [d for d in docs if d["kind"] == "Job"]
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"][:6] == ["near-dups", "--out", "s3://bucket/qa-global", "--tasks", "16", "--work"]
+    assert c["args"][-2:] == ["--dataset", "s3://bucket/qa"]
+    assert {"name": "LINKSYN_CONFIG", "value": "/etc/linksyn/config.yaml"} in c["env"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    work = next(v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "work")
+    assert work["emptyDir"]["sizeLimit"] == "100Gi"
