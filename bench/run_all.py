@@ -76,9 +76,11 @@ BENCHES: tuple[Bench, ...] = (
           quick_timeout_s=300),
     Bench("seed_decode", "JSON seeds vs Seed protobufs through the extractor's decode step",
           quick=("--records", "5000", "--repeat", "2"), timeout_s=600, quick_timeout_s=300),
-    Bench("graph", "KP graph ingest vs networkx, synthetic and real seeds",
+    Bench("graph", "KP graph ingest vs networkx, synthetic and real seeds (up to 10M seeds)",
           quick=("--sizes", "100000", "--nx-seeds", "20000", "--stage-seeds", "10000", "--stream-batch", "0",
-                 "--real-copies", "0", "--annotate-budget-s", "60"), timeout_s=3600, quick_timeout_s=600),
+                 "--real-copies", "0", "--annotate-budget-s", "60"),
+          full=("--sizes", "100000,1000000,10000000", "--nx-sizes", "100000,1000000"), timeout_s=3600,
+          quick_timeout_s=600),
     Bench("sampler", "value-guided walks: paths/s vs igraph and plain Python, coverage vs uniform walks",
           quick=("--seeds", "50000", "--kps", "10000", "--paths", "20000", "--batch", "8192", "--igraph-walks", "10",
                  "--python-walks", "200"), timeout_s=3600, quick_timeout_s=600),
@@ -95,6 +97,9 @@ BENCHES: tuple[Bench, ...] = (
           timeout_s=1800, quick_timeout_s=600),
     Bench("probe", "probe scoring questions/s vs the previous scoring code (and bf16 vs fp32)",
           quick=("--questions", "16"), full=("--bf16",), timeout_s=1800, quick_timeout_s=600),
+    Bench("scale", "the sink to 10M records: records/s and RSS per size, 1 vs 2 replicas, restart with full state, "
+          "near-dup recall/precision (stream, + global pass) vs one in-memory index, bytes per record per topic, "
+          "the sink on Kafka (Tansu)", quick=("--quick",), timeout_s=7200, quick_timeout_s=900),
 )
 
 

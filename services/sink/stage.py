@@ -144,26 +144,28 @@ class SinkStage:
         return {"num_perm": self.cfg.minhash_perm, "shingle_words": self.cfg.shingle_words, "seed": MINHASH_SEED,
                 "bands": bands, "rows": rows}
 
-    def _partition(self, tp: TopicPartition) -> SinkPartition:
-        """The partition's state, loaded (restored) on its first record here."""
-        part = self._parts.get(tp)
-        replays = 0
-        if part is not None and part.needs_restore:
-            replays = part.replays
-            part.drop()
-            part = None
-        if part is None:
-            index = self._open_index(self.index_root / f"p{tp.partition:05d}")
-            try:
-                part = SinkPartition(tp.partition, tp.topic, self.cfg, self.store, index, self.minhash_params(),
-                                     self.clock, publish=self.publish)
-            except BaseException:
-                index.close(flush=False)
-                raise
-            metrics.SINK_RESTORE_SECONDS.labels(service=self.name).inc(part.restored.seconds)
-            part.replays = replays
-            self._parts[tp] = part
-        return part
+    def partition(self, tp: TopicPartition) -> SinkPartition:
+        """The partition's state, loaded (restored) here on first use: its first record, or a caller that wants it
+        loaded ahead (bench/scale.py times restores)."""
+        with self._lock:
+            part = self._parts.get(tp)
+            replays = 0
+            if part is not None and part.needs_restore:
+                replays = part.replays
+                part.drop()
+                part = None
+            if part is None:
+                index = self._open_index(self.index_root / f"p{tp.partition:05d}")
+                try:
+                    part = SinkPartition(tp.partition, tp.topic, self.cfg, self.store, index, self.minhash_params(),
+                                         self.clock, publish=self.publish)
+                except BaseException:
+                    index.close(flush=False)
+                    raise
+                metrics.SINK_RESTORE_SECONDS.labels(service=self.name).inc(part.restored.seconds)
+                part.replays = replays
+                self._parts[tp] = part
+            return part
 
     def _open_index(self, path: Path) -> ExactIndex:
         """The partition's index; while another process still holds it (a replica sharing this index folder that
@@ -219,7 +221,7 @@ class SinkStage:
             outcomes = np.empty(len(qas), dtype=np.int8)
             for tp, js in groups.items():
                 rows = np.asarray(js, dtype=np.int64)
-                part = self._partition(tp)
+                part = self.partition(tp)
                 outcomes[rows] = part.process([batch[slots[j]] for j in js], [qas[j] for j in js], f, rows)
             self._count(outcomes)
         return results
