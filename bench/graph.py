@@ -2,6 +2,7 @@
 
     nice -n 5 .venv/bin/python bench/graph.py          # 100K and 1M synthetic seeds, networkx on both, real seeds
     .venv/bin/python bench/graph.py --sizes 100000 --no-real --stream-batch 0 --stage-seeds 0     # quick look
+    .venv/bin/python bench/graph.py --sizes 100000,1000000,10000000 --nx-sizes 100000,1000000    # with 10M seeds
 
 Every measurement runs in its own subprocess, so peak memory (VmHWM) is that run's alone; "ingest MB" is the
 peak minus the resident size after the input was generated (what the graph itself costs). Ratios to networkx
@@ -87,6 +88,61 @@ def synthetic(n: int, vocab: int, zipf_s: float, text_chars: int, seed: int = 0)
         question=[f"Q{i} {filler[:qlen]}" for i in range(n)],
         answer=[f"A{i} {filler[: max(1, text_chars - qlen)]}" for i in range(n)],
     )
+
+
+def synthetic_batches(n: int, batch: int, vocab: int, zipf_s: float, text_chars: int, seed: int = 0):
+    """The same distribution as `synthetic`, made one batch at a time (SeedBatch objects), so that a 10M-seed run
+    does not hold its whole input: what stays resident is the graph. KP k is named "knowledge point k"."""
+    from linksyn.graph.build import SeedBatch
+
+    p = 1.0 / np.arange(1, vocab + 1) ** zipf_s
+    p /= p.sum()
+    discs = ["mathematics", "physics", "chemistry", "biology", "history", "law", "economics", "computer science"]
+    filler = "lorem ipsum dolor sit amet " * (text_chars // 20 + 2)
+    qlen = max(1, text_chars * 3 // 4)
+    for b, s in enumerate(range(0, n, batch)):
+        rng = np.random.default_rng((seed, b))
+        m = min(batch, n - s)
+        counts = np.minimum(1 + rng.poisson(3.0, m), 8)
+        indptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        kp = rng.choice(vocab, size=int(indptr[-1]), p=p)
+        yield SeedBatch([f"seed-{i:09d}" for i in range(s, s + m)], indptr,
+                        [f"knowledge point {k}" for k in kp.tolist()],
+                        [discs[i] for i in rng.integers(0, len(discs), m).tolist()],
+                        rng.integers(0, 6, m).astype(np.int8),
+                        [f"Q{i} {filler[:qlen]}" for i in range(s, s + m)],
+                        [f"A{i} {filler[: max(1, text_chars - qlen)]}" for i in range(s, s + m)])
+
+
+def work_linksyn_streamed(args) -> dict:
+    """`work_linksyn` with the input made batch by batch (`synthetic_batches`); only the ingest calls are timed."""
+    from linksyn.graph.build import KPGraph, warm_up
+
+    c = time.process_time()
+    jit_s = warm_up()
+    jit_cpu_s = time.process_time() - c
+    base = rss_mb()
+    g = KPGraph()
+    ingest_s = ingest_cpu_s = 0.0
+    sys0 = sys_s()
+    for b in synthetic_batches(args.n, args.batch, args.vocab, args.zipf, args.text_chars):
+        t, c = time.perf_counter(), time.process_time()
+        g.ingest(b)
+        ingest_s += time.perf_counter() - t
+        ingest_cpu_s += time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
+    n_edges = g.n_edges  # merges what is pending: part of the ingest
+    ingest_s += time.perf_counter() - t
+    ingest_cpu_s += time.process_time() - c
+    ingest_peak = peak_mb()
+    t, c = time.perf_counter(), time.process_time()
+    snap = g.to_snapshot(1)
+    snapshot_s, snapshot_cpu_s = time.perf_counter() - t, time.process_time() - c
+    return dict(seeds=g.n_seeds, kps=g.n_kps, edges=n_edges, ingest_s=ingest_s, ingest_cpu_s=ingest_cpu_s,
+                snapshot_s=snapshot_s, snapshot_cpu_s=snapshot_cpu_s, jit_s=jit_s, jit_cpu_s=jit_cpu_s,
+                ingest_sys_s=sys_s() - sys0, base_mb=base, ingest_peak_mb=ingest_peak, peak_mb=peak_mb(),
+                pairs=int(snap.seed_kp_indptr[-1]), streamed=True)
 
 
 def real_cache_path(args) -> Path:
@@ -295,6 +351,9 @@ def worker(args) -> None:
     if args.worker == "jit":
         print("RESULT " + json.dumps(work_jit()))
         return
+    if args.worker == "linksyn" and args.worker_input == "synthetic-streamed":
+        print("RESULT " + json.dumps(work_linksyn_streamed(args)))
+        return
     if args.worker_input == "synthetic":
         cols = synthetic(args.n, args.vocab, args.zipf, args.text_chars)
     else:
@@ -357,10 +416,12 @@ def main() -> None:
     ap.add_argument("--real-copies", type=int, default=20, help="Also ingest the real seeds repeated this many times "
                     "under new ids (real KP structure at a larger size); 0 or 1 skips.")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "linksyn" / "bench-graph-real-kps.jsonl"))
+    ap.add_argument("--stream-input-from", type=int, default=5_000_000, help="Sizes from this many seeds make their "
+                    "input batch by batch (not held whole: the 10M-seed point's peak memory is the graph's).")
     ap.add_argument("--timeout", type=float, default=1800)
     add_json_option(ap)
     ap.add_argument("--worker", choices=["linksyn", "networkx", "stage", "jit"], help=argparse.SUPPRESS)
-    ap.add_argument("--worker-input", choices=["synthetic", "real"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker-input", choices=["synthetic", "synthetic-streamed", "real"], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -382,10 +443,12 @@ def main() -> None:
           f"{warm['import_s']:.2f}s; load {cold['load']:.1f}")
     results = {}
     for n in sizes:
-        results[n] = r = run_worker("linksyn", "synthetic", args, n=n, batch=args.batch)
-        print(line(f"linksyn synthetic batch={args.batch}", r))
+        streamed = n >= args.stream_input_from
+        results[n] = r = run_worker("linksyn", "synthetic-streamed" if streamed else "synthetic", args, n=n,
+                                    batch=args.batch)
+        print(line(f"linksyn synthetic{' streamed' if streamed else ''} batch={args.batch}", r))
     if args.stream_batch:
-        n = sizes[-1]
+        n = max([s for s in sizes if s < args.stream_input_from] or sizes[:1])  # the largest with its input held
         r = run_worker("linksyn", "synthetic", args, n=n, batch=args.stream_batch)
         print(line(f"linksyn synthetic batch={args.stream_batch}", r))
     if args.stage_seeds:
@@ -451,7 +514,9 @@ def main() -> None:
         figures.append(Figure(f"ingest {n:,} seeds, wall", r["ingest_s"], "s", aim=Aim("<", 10) if last else None,
                               note=f"{r['ingest_cpu_s']:.2f} s CPU; load {r['load']:.1f}"))
         figures.append(Figure(f"ingest {n:,} seeds, peak memory", r["peak_mb"], "MB",
-                              aim=Aim("<", 2048) if last else None, note="VmHWM of the run, input included"))
+                              aim=Aim("<", 2048) if last else None,
+                              note="VmHWM of the run, " + ("input made batch by batch (not held)" if r.get("streamed")
+                                                           else "input included")))
         x = nxs[max((m for m in nxs if m <= n), default=min(nxs))]
         figures.append(Figure(f"ingest {n:,} seeds vs networkx, CPU per seed", r["ingest_cpu_s"] / r["seeds"] * 1e6,
                               "us/seed", "networkx", x["ingest_cpu_s"] / x["seeds"] * 1e6, ratios[n],
