@@ -27,7 +27,7 @@ from linksyn.common.bus.kafka import KafkaBus
 from linksyn.common.config import KafkaConfig
 from linksyn.common.ids import id64, question_hash, question_key
 
-from tests.system.cluster import GROUP_SETTINGS, LINKSYN, sink_dataset, sink_decisions
+from tests.system.cluster import GROUP_SETTINGS, LINKSYN, sink_dataset
 from tests.tooling.ports import free_loopback_port
 from tests.tooling.synthetic_qa import EXACT, NEAR, REPLAY, SyntheticQA
 from tests.tooling.tansu import TansuBroker
@@ -155,7 +155,9 @@ def check_no_duplicate_kept_nothing_lost(root: Path, stream: list) -> list[dict[
     """Every distinct record decided once; kept = the dataset's rows; no normalised question kept twice; every
     question that is not a near duplicate kept once."""
     rows = sink_dataset(str(root / "dataset"))
-    decisions = sink_decisions(str(root / "dataset"))
+    from linksyn.sink.store import DatasetStore
+
+    decisions = DatasetStore(str(root / "dataset")).decisions()
     ids = {qa.id for qa, _ in stream}
     assert len(decisions["decided"]) == len(set(decisions["decided"])), "a record was decided twice"
     assert set(decisions["decided"]) == {id64(i) for i in ids}, "a record was never decided"
