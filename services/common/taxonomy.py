@@ -66,6 +66,7 @@ class Taxonomy:
         aliases: Mapping[str, str],
         difficulty_names: Mapping[int, str],
         origin: str = "<taxonomy>",
+        keywords: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.disciplines = dict(disciplines)
         self.subjects = dict(subjects)
@@ -74,6 +75,8 @@ class Taxonomy:
         self.aliases = dict(aliases)
         self.difficulty_names = dict(difficulty_names)
         self.origin = origin
+        self.keywords = dict(keywords or {})
+        """Subdiscipline -> words that mark a question as belonging to it (the LLM-free Chinese classifier's)."""
         self._discipline_by_sub = {sub: d for d, subs in self.disciplines.items() for sub in subs}
         # Every normalised name that identifies a discipline (name, alias, subdiscipline, subject key).
         self._lookup: dict[str, str] = {}
@@ -145,10 +148,17 @@ class Taxonomy:
             if target not in disciplines:
                 raise TaxonomyError(f"{origin}: alias {alias!r} points to unknown discipline {target!r}")
             aliases[str(alias)] = target
+        keywords: dict[str, tuple[str, ...]] = {}
+        for sub, words in (data.get("keywords") or {}).items():
+            if sub not in owner:
+                raise TaxonomyError(f"{origin}: keywords given for unknown subdiscipline {sub!r}")
+            if not isinstance(words, list) or not all(isinstance(w, str) and len(w.strip()) >= 2 for w in words):
+                raise TaxonomyError(f"{origin}: keywords of {sub!r} must be a list of words of 2+ characters, got {words!r}")
+            keywords[sub] = tuple(dict.fromkeys(w.strip() for w in words))
         names = {int(k): str(v) for k, v in (data.get("difficulty") or {}).items()}
         if names and tuple(sorted(names)) != GRADES:
             raise TaxonomyError(f"{origin}: 'difficulty' must name the levels {GRADES}, got keys {sorted(names)}")
-        return cls(disciplines, subjects, sources, levels, aliases, names or dict(GRADE_NAMES), origin)
+        return cls(disciplines, subjects, sources, levels, aliases, names or dict(GRADE_NAMES), origin, keywords)
 
     # -- lookups ------------------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Text normalisation, word tokens and script-based language detection, shared by synth filters and the sink.
+"""Text normalisation, word tokens and script-based language detection, shared by the extractor, synth filters and
+the sink.
 
 Pure functions, no dependencies beyond the standard library: CJK characters count as one word each (Chinese has no
 spaces), Latin/digit runs as words.
@@ -20,6 +21,35 @@ _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 def fold_text(text: str) -> str:
     """NFKC, then lower case: the form both `normalise_text` and `word_tokens` start from."""
     return unicodedata.normalize("NFKC", text).lower()
+
+
+def _compat_fold_table() -> dict[int, str]:
+    table = {}
+    ranges = (range(0x2E80, 0x2FE0), range(0xF900, 0xFB00), range(0xFF01, 0xFF5F), (0x3000,))
+    for cp in (c for r in ranges for c in r):
+        folded = unicodedata.normalize("NFKC", chr(cp))
+        if folded != chr(cp) and len(folded) == 1:
+            table[cp] = folded
+    return table
+
+
+_COMPAT_FOLD = _compat_fold_table()
+
+
+def fold_compat(text: str) -> str:
+    """NFKC of the characters whose NFKC is one character, in the CJK radical, CJK compatibility and full-width
+    blocks (Kangxi radical '⼈' -> '人', '，' -> ',', 'Ａ' -> 'A', ideographic space -> ' '); every other character
+    unchanged. The length is kept, so character offsets into the folded text are offsets into the original.
+    (CMMLU writes many common characters as Kangxi radicals: unfolded they split words and miss dictionaries.)"""
+    return text.translate(_COMPAT_FOLD)
+
+
+def kp_script(text: str) -> str:
+    """The script class of a knowledge point, which decides what it may merge with: 'zh' if it holds a CJK
+    character, else 'en' if it holds a Latin letter, else '' (digits, symbols, other scripts)."""
+    if _CJK.search(text):
+        return "zh"
+    return "en" if _LATIN.search(text) else ""
 
 
 def normalise_text(text: str) -> str:

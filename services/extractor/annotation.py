@@ -47,6 +47,10 @@ class Outcome:
     completion_tokens: int = 0
     cause: str = ""
     """Of a failure: 'llm' (the request failed), 'reply' (unusable reply), 'input' (the seed), 'normalisation'."""
+    kp_drops: dict[str, int] = field(default_factory=dict)
+    """KPs the validator dropped, by reason (linksyn.extractor.kp_check.DROP_REASONS)."""
+    ungrounded: int = 0
+    """Kept KPs not found in the seed's own text (LLM mode)."""
 
     @classmethod
     def failed(cls, error: str, cause: str, retryable: bool = True, prompt_tokens: int = 0,

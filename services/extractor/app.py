@@ -18,7 +18,8 @@ def build(cfg: ExtractorConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
     """The extractor service: consumes seeds, produces seed-kps. The bus is the loop's; the stage never touches it."""
     topics = shared.bus.topics
     llm = load_llm(cfg.model, cfg.llm) if cfg.mode == "llm" else None
-    embedder = shared_embedder() if cfg.mode == "keyphrase" or cfg.kp_merge else None
+    minilm = cfg.kp_merge and any(e.model == "minilm" for e in cfg.kp_embedders)
+    embedder = shared_embedder() if cfg.mode == "keyphrase" or minilm else None
     stage = ExtractorStage(Extractor.from_config(cfg, llm=llm, embedder=embedder), topics.seeds, topics.seed_kps)
     return ServiceParts(
         name="extractor",

@@ -4,10 +4,43 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from linksyn.common.config import Section
 from linksyn.common.llm.config import LLMConfig
+from linksyn.common.llm.embeddings import LOCAL_EMBEDDER, check_embedder_spec
+
+
+class KPEmbedderConfig(Section):
+    """One embedder the KP merger may use, for the languages it was trained on."""
+
+    model: str = LOCAL_EMBEDDER
+    """'minilm' (the packaged all-MiniLM-L6-v2, in-process, English only) or 'openai:BASE_URL#MODEL' (an
+    OpenAI-compatible /v1/embeddings endpoint, e.g. vLLM serving the multilingual BAAI/bge-m3)."""
+    languages: list[Literal["en", "zh"]] = ["en"]
+    """Script classes whose KPs this embedder compares: 'en' (KPs in Latin script), 'zh' (KPs with CJK
+    characters). Only the languages the model was trained on: KPs of a language no embedder covers merge by
+    canonical form only, and KPs of different scripts never merge by embedding."""
+    threshold: float = Field(default=0.92, gt=0, le=1)
+    """Cosine similarity at or above which a new KP maps onto a known one of its language (MiniLM at 0.92 merges
+    'pythagoras theorem' with 'pythagorean theorem' (0.96) but keeps "newton's first law" apart from "newton's
+    second law" (0.90)); each model needs its own."""
+    llm: LLMConfig = LLMConfig()
+    """Timeouts, retries, max_reply_bytes and api_key_env of an 'openai:' endpoint."""
+
+    @field_validator("model")
+    @classmethod
+    def _spec(cls, v: str) -> str:
+        return check_embedder_spec(v)
+
+    @model_validator(mode="after")
+    def _minilm_is_english(self) -> "KPEmbedderConfig":
+        if self.model == LOCAL_EMBEDDER and set(self.languages) != {"en"}:
+            raise ValueError(f"extractor.kp_embedders: {LOCAL_EMBEDDER!r} (all-MiniLM-L6-v2) was trained on English "
+                             f"only; languages must be ['en'], got {self.languages}")
+        if not self.languages:
+            raise ValueError(f"extractor.kp_embedders: {self.model!r} covers no language")
+        return self
 
 
 class ExtractorConfig(Section):
@@ -22,7 +55,7 @@ class ExtractorConfig(Section):
     'openai:URL#MODEL', 'hf:PATH_OR_ID', 'vllm:MODEL')."""
     llm: LLMConfig = LLMConfig()
     """Engine options of the model (timeouts, concurrency, retries, batch size, device)."""
-    prompt_version: str = "extract-v1"
+    prompt_version: str = "extract-v2"
     """Prompt file `services/extractor/prompts/<version>.md`; recorded in AnnotatedSeed.annotator."""
     max_tokens: int = Field(default=192, ge=16)
     """Most completion tokens per seed (the JSON reply is short; a reply cut here fails to parse and is retried)."""
@@ -42,10 +75,15 @@ class ExtractorConfig(Section):
     max_kp_words: int = Field(default=8, ge=1)
     """Longest knowledge point in words; longer ones are dropped."""
     kp_merge: bool = True
-    """Merge near-synonym KPs by MiniLM embedding similarity (otherwise only the canonical string form is used)."""
-    kp_merge_threshold: float = Field(default=0.92, gt=0, le=1)
-    """Cosine similarity at or above which a new KP maps onto a known one (0.92: merges 'pythagoras theorem' with
-    'pythagorean theorem' (0.96) but keeps "newton's first law" apart from "newton's second law" (0.90))."""
+    """Merge near-synonym KPs by embedding similarity with `kp_embedders` (off: only the canonical string form)."""
+    kp_embedders: list[KPEmbedderConfig] = [KPEmbedderConfig()]
+    """Embedders the KP merger uses, each for its languages (the first that covers a language wins). Default:
+    MiniLM for English; Chinese KPs then merge by canonical form only. Add e.g. {model:
+    'openai:http://vllm:8000/v1#BAAI/bge-m3', languages: [zh], threshold: 0.9} to merge Chinese near-synonyms."""
+    llm_ungrounded_kps: Literal["keep", "drop"] = "keep"
+    """'llm' mode: what to do with a KP that does not occur in its seed's text (after normalisation): 'keep' (an
+    LLM may name the concept a question tests without its words: "ohm's law" for a question on current and
+    voltage; counted as ungrounded in the report and metrics) or 'drop' (only KPs of the seed's own words)."""
     keyphrase_top_n: int = Field(default=5, ge=1, le=32)
     """Keyphrases kept per seed in 'keyphrase' mode."""
     keyphrase_max_ngram: int = Field(default=3, ge=1, le=6)

@@ -5,7 +5,8 @@ Everything runs per batch of seeds, vectorised with numpy (`KeyphraseExtractor.a
   question + answer (cut at stopwords, punctuation, numbers and LaTeX, as KeyBERT's CountVectorizer with stopwords
   but never spanning a stopword); words inside `\\text{...}`; math concepts named by LaTeX commands (`\\frac` ->
   "fraction", `\\sqrt` -> "square root", `\\int` -> "integral", pmatrix -> "matrix", ...: `MATH_CONCEPTS`); and for
-  Chinese, 2-4 character n-grams of CJK runs cut at particles and function words (`_CJK_STOP_*`);
+  Chinese, whole words from jieba's segmentation (content words by part of speech, and compounds of two adjacent
+  words ending in a noun: `linksyn.extractor.segment`), so a candidate never cuts a word;
 - token vectors for the whole batch in one call (`MiniLMEmbedder.flat_tokens`): 'contextual' = MiniLM's last layer
   in length-sorted padded batches; 'static' = a context-free vector per vocabulary token (no transformer pass once
   a token has been seen: the mode for a million seeds on CPUs);
@@ -15,16 +16,19 @@ Everything runs per batch of seeds, vectorised with numpy (`KeyphraseExtractor.a
 - candidates are ranked by cosine to their seed and picked with Maximal Marginal Relevance (score =
   (1 - diversity) * sim(candidate, seed) - diversity * max sim(candidate, picked)), all seeds of the batch at once;
 - mostly-Chinese seeds are ranked without embeddings (MiniLM's vocabulary holds only 244 CJK characters, most
-  Chinese characters become [UNK]): most frequent, then longest, then earliest n-gram, skipping overlaps;
+  Chinese characters become [UNK]): by count x IDF (jieba's IDF table), then longest, then earliest, skipping
+  overlaps, over the whole text (not cut at MiniLM's token limit);
 - a seed left without any candidate (a formula-only problem) gets its labelled subdiscipline's name as its KP when
   the taxonomy knows its subject, and fails (permanently, with the reason) otherwise.
 
-Discipline: the seed's own label when trusted, else the nearest taxonomy centroid: each subdiscipline's centroid is
-the mean embedding of its name (with its discipline) and the subjects mapped to it, embedded in the same space as
-the seeds (contextual or static).
+Discipline: the seed's own label when trusted, else, for a mostly-Chinese seed, the taxonomy's keyword lexicon
+(`linksyn.extractor.lexicon`: MiniLM cannot read Chinese), and for other seeds (or a Chinese seed no keyword
+matches) the nearest taxonomy centroid: each subdiscipline's centroid is the mean embedding of its name (with its
+discipline) and the subjects mapped to it, embedded in the same space as the seeds (contextual or static).
 
-Difficulty: the seed's own label when trusted, else the packaged linear classifier over the seed's vector
-(`linksyn.extractor.difficulty`; fitted by scripts/fit_difficulty.py), else `heuristic_difficulty`.
+Difficulty: the seed's own label when trusted, else for a mostly-Chinese seed `linksyn.extractor.lexicon`'s
+heuristic (the English-fitted model reads MiniLM vectors), else the packaged linear classifier over the seed's
+vector (`linksyn.extractor.difficulty`; fitted by scripts/fit_difficulty.py), else `heuristic_difficulty`.
 """
 
 from __future__ import annotations
@@ -36,12 +40,15 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 from linksyn.common.taxonomy import Taxonomy
+from linksyn.common.text import fold_compat
 from linksyn.extractor.annotation import Annotation, Outcome, seed_labels
 from linksyn.extractor.difficulty import DifficultyModel, load_difficulty_model
 from linksyn.extractor.embedding import FlatTokens, MiniLMEmbedder, TokenMode
+from linksyn.extractor.lexicon import KeywordClassifier, chinese_difficulty
+from linksyn.extractor.segment import NOUN_TAGS, ChineseSegmenter, Word, is_content_word, shared_segmenter
 from linksyn.v1.records_pb2 import Seed
 
-ANNOTATOR_VERSION = "keyphrase@v2"
+ANNOTATOR_VERSION = "keyphrase@v3"
 
 _STOPWORDS = frozenset(
     """a about above after again against all also am an and any are aren't as at be because been before being below
@@ -100,16 +107,12 @@ MATH_CONCEPTS: dict[str, str] = {
 }
 """LaTeX command (without the backslash) or environment name -> the math concept it names (a candidate KP)."""
 
-# Chinese: characters that end a candidate run (particles, pronouns, copulas, prepositions, conjunctions) and
-# multi-character function words removed before cutting.
-_CJK_STOP_CHARS = frozenset("的了是在和与或及之其这那哪谁何吗呢吧啊也都而被把从向对为以于由就则又还即所等个些中各每该将")
-_CJK_STOP_WORDS = ("下列", "以下", "关于", "什么", "哪个", "哪些", "哪项", "正确", "错误", "说法", "其中", "一个", "可以",
-                   "不是", "没有", "因为", "所以", "如果", "那么", "我们", "他们", "这个", "那个", "选项", "属于", "包括",
-                   "叙述", "表述", "描述", "下面", "应该", "能够", "不能", "主要", "如下", "答案", "问题", "为了", "通过",
-                   "不同", "一种", "以上", "符合", "不符合", "不属于", "认为")
 _SPACE = re.compile(r"\s")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
-_CJK_STOP_WORD = re.compile("|".join(map(re.escape, _CJK_STOP_WORDS)))
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_COMPOUND_MAX_CHARS = 8
+"""Longest Chinese compound candidate (two adjacent whole words)."""
+_COMPOUND_BONUS = 0.5
+"""Added to a compound's weight (the larger IDF of its two words), so at equal counts 额定功率 ranks above 功率."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ class Candidate:
     phrase: str
     spans: tuple[tuple[int, int], ...]
     """Character spans of its occurrences in the text."""
+    weight: float = 0.0
+    """Chinese candidates: the IDF of the word (of a compound: its rarer word's, plus a bonus); 0 otherwise."""
 
 
 def seed_text(seed: Seed) -> str:
@@ -166,28 +171,30 @@ def _math_concepts(text: str, found: dict[str, list[tuple[int, int]]]) -> None:
         found.setdefault("percent", []).append((m.start(), m.end()))
 
 
-def _cjk_candidates(text: str, found: dict[str, list[tuple[int, int]]]) -> None:
-    for run in _CJK_RUN.finditer(text):
-        # Function words and stop characters cut the run into pieces; n-grams never cross a cut.
-        piece_start = run.start()
-        cuts = [(m.start(), m.end()) for m in _CJK_STOP_WORD.finditer(text, run.start(), run.end())]
-        cuts += [(i, i + 1) for i in range(run.start(), run.end()) if text[i] in _CJK_STOP_CHARS]
-        cuts.sort()
-        bounds = []
-        for s, e in cuts + [(run.end(), run.end())]:
-            if s > piece_start:
-                bounds.append((piece_start, s))
-            piece_start = max(piece_start, e)
-        for s, e in bounds:
-            for n in range(2, 5):
-                for i in range(s, e - n + 1):
-                    found.setdefault(text[i : i + n], []).append((i, i + n))
+def _cjk_candidates(text: str, found: dict[str, list[tuple[int, int]]], weights: dict[str, float],
+                    segmenter: ChineseSegmenter) -> None:
+    """Whole-word Chinese candidates: content words of two or more characters (jieba's cut and POS tags), and
+    compounds of two adjacent content words ending in a noun (额定 + 功率). A candidate never starts or ends inside
+    a word; its text is the folded one (Kangxi radicals as the ideographs they stand for)."""
+    prev: Word | None = None
+    for w in segmenter.words(text):
+        ok = is_content_word(w)
+        if ok:
+            found.setdefault(w.text, []).append((w.start, w.end))
+            weights[w.text] = segmenter.idf_of(w.text)
+            if (prev is not None and prev.end == w.start and w.tag in NOUN_TAGS
+                    and len(prev.text) + len(w.text) <= _COMPOUND_MAX_CHARS):
+                phrase = prev.text + w.text
+                found.setdefault(phrase, []).append((prev.start, w.end))
+                weights[phrase] = max(segmenter.idf_of(prev.text), segmenter.idf_of(w.text)) + _COMPOUND_BONUS
+        prev = w if ok else None
 
 
-def candidates(text: str, max_ngram: int, max_candidates: int) -> list[Candidate]:
+def candidates(text: str, max_ngram: int, max_candidates: int,
+               segmenter: ChineseSegmenter | None = None) -> list[Candidate]:
     """Distinct candidate phrases with every occurrence's character span: lowercase n-grams of contiguous content
-    words (prose and \\text{} words), math concepts named by LaTeX commands, CJK n-grams. The `max_candidates` most
-    frequent (then earliest) are kept."""
+    words (prose and \\text{} words), math concepts named by LaTeX commands, whole Chinese words and compounds
+    (`segmenter`, the shared one by default). The `max_candidates` most frequent (then earliest) are kept."""
     text = text.replace("\u2019", "'")
     masked = _prose_mask(text)
     words = [(_POSSESSIVE.sub("", m.group(0).lower()), m.start(), m.end()) for m in _WORD.finditer(masked)]
@@ -218,14 +225,16 @@ def candidates(text: str, max_ngram: int, max_candidates: int) -> list[Candidate
     flush()
     if "\\" in text or "%" in text:
         _math_concepts(text, found)
+    weights: dict[str, float] = {}
     if _CJK_RUN.search(text):
-        _cjk_candidates(text, found)
+        _cjk_candidates(text, found, weights, segmenter or shared_segmenter())
     ranked = sorted(found.items(), key=lambda kv: (-len(kv[1]), kv[1][0][0]))[:max_candidates]
-    return [Candidate(p, tuple(spans)) for p, spans in ranked]
+    return [Candidate(p, tuple(spans), weights.get(p, 0.0)) for p, spans in ranked]
 
 
 def is_mostly_cjk(text: str) -> bool:
     """At least a fifth of the non-space characters are CJK ideographs (as the seed readers' language guess)."""
+    text = fold_compat(text)
     cjk = sum(len(m.group(0)) for m in _CJK_RUN.finditer(text))
     if not cjk:
         return False
@@ -288,10 +297,12 @@ def heuristic_difficulty(question: str) -> int:
     return level
 
 
-def _frequency_pick(cands: list[Candidate], top_n: int) -> list[str]:
-    """Most frequent, then longest, then earliest candidates, skipping any whose occurrences overlap a picked one's
-    (for text the embedder cannot read; n-grams of unsegmented Chinese overlap heavily)."""
-    ranked = sorted(cands, key=lambda c: (-len(c.spans), -len(c.phrase), c.spans[0][0]))
+def _weighted_pick(cands: list[Candidate], top_n: int, default_weight: float) -> list[str]:
+    """Highest count x weight (TF-IDF: Chinese words carry jieba's IDF, other candidates `default_weight`), then
+    longest, then earliest candidates, skipping any whose occurrences overlap a picked one's (a compound and its
+    own words). For text the embedder cannot read: MiniLM's vocabulary holds few CJK characters."""
+    ranked = sorted(cands, key=lambda c: (-len(c.spans) * (c.weight or default_weight), -len(c.phrase),
+                                          c.spans[0][0]))
     picked: list[str] = []
     taken: list[tuple[int, int]] = []
     for c in ranked:
@@ -306,11 +317,17 @@ def _frequency_pick(cands: list[Candidate], top_n: int) -> list[str]:
 class KeyphraseExtractor:
     """Annotates batches of seeds, vectorised over the batch; thread-safe (the embedder serialises its passes)."""
 
+    from_text = True
+    """Every KP it proposes is read off the seed's own text (the extractor's grounding needs no check)."""
+
     def __init__(self, embedder: MiniLMEmbedder, taxonomy: Taxonomy, params: KeyphraseParams = KeyphraseParams(),
-                 trust_seed_labels: bool = True, difficulty: DifficultyModel | None | bool = True) -> None:
+                 trust_seed_labels: bool = True, difficulty: DifficultyModel | None | bool = True,
+                 segmenter: ChineseSegmenter | None = None) -> None:
         """`difficulty`: a model, True for the packaged one of `params.tokens` (None if it is missing), or
-        None/False for `heuristic_difficulty`."""
+        None/False for `heuristic_difficulty`. `segmenter`: the shared one by default."""
         self.embedder = embedder
+        self.segmenter = segmenter or shared_segmenter()
+        self.keywords = KeywordClassifier(taxonomy, self.segmenter)
         self.taxonomy = taxonomy
         self.params = params
         self.trust_seed_labels = trust_seed_labels
@@ -362,18 +379,23 @@ class KeyphraseExtractor:
         # Text past the encoder's truncation has no token vectors: its candidates could not be ranked anyway.
         read = np.maximum.reduceat(flat.ends, flat.bounds[:-1]) if len(flat.ends) else np.zeros(len(texts), int)
         cut = np.diff(flat.bounds) >= p.max_tokens
-        cands = [candidates(t[: int(r) + 1] if c else t, p.max_ngram, p.max_candidates)
-                 for t, r, c in zip(texts, read, cut)]
         cjk = [is_mostly_cjk(t) for t in texts]
+        cands = [candidates(t[: int(r) + 1] if c and not z else t, p.max_ngram, p.max_candidates, self.segmenter)
+                 for t, r, c, z in zip(texts, read, cut, cjk)]
         kps = self._rank(cands, [not c for c in cjk], flat, doc)
         if self.difficulty is not None:
             levels = self.difficulty.predict(doc, [s.question for s in seeds], [s.answer for s in seeds])
         else:
             levels = [heuristic_difficulty(s.question) for s in seeds]
+        for i in np.flatnonzero(cjk):  # MiniLM cannot read Chinese: the lexicon and the vocabulary heuristic instead
+            by_keyword = self.keywords.classify(texts[i])
+            if by_keyword is not None:
+                predicted[i] = by_keyword
+            levels[i] = chinese_difficulty(seeds[i].question, self.segmenter)
         outcomes: list[Outcome] = []
         for i, seed in enumerate(seeds):
             labels = seed_labels(seed, self.taxonomy)
-            seed_kps = _frequency_pick(cands[i], p.top_n) if cjk[i] else kps[i]
+            seed_kps = _weighted_pick(cands[i], p.top_n, self.segmenter.median_idf) if cjk[i] else kps[i]
             if not seed_kps and (labels.subdiscipline or labels.discipline):
                 seed_kps = [labels.subdiscipline or labels.discipline]  # a formula-only problem still belongs to its subject
             if not seed_kps:

@@ -24,6 +24,9 @@ from linksyn.v1.records_pb2 import Seed
 class LLMAnnotator:
     """KPs, discipline and difficulty from an LLM with a JSON schema."""
 
+    from_text = False
+    """An LLM may name a concept the text only implies: the extractor checks grounding."""
+
     def __init__(
         self,
         llm: LLM,

@@ -21,3 +21,11 @@ LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
 KP_VOCABULARY = Gauge("linksyn_extractor_kp_vocabulary", "Distinct canonical KPs known to this process.", ["service"])
+KPS_DROPPED = Counter(
+    "linksyn_extractor_kps_dropped_total", "Knowledge points the validator dropped (choice labels, numbers, units, "
+    "stopwords, single characters, fragments, ungrounded).", ["service", "reason"]
+)
+KPS_UNGROUNDED = Counter(
+    "linksyn_extractor_kps_ungrounded_total", "Kept knowledge points not found in their seed's text (LLM mode).",
+    ["service"]
+)

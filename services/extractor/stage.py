@@ -58,6 +58,9 @@ class ExtractorStage:
         for i, seed, o in zip(where, seeds, outcomes):
             metrics.TOKENS.labels(self.name, "prompt").inc(o.prompt_tokens)
             metrics.TOKENS.labels(self.name, "completion").inc(o.completion_tokens)
+            for reason, n in o.kp_drops.items():
+                metrics.KPS_DROPPED.labels(self.name, reason).inc(n)
+            metrics.KPS_UNGROUNDED.labels(self.name).inc(o.ungrounded)
             if o.annotation is None:
                 if o.cause == "reply":
                     metrics.PARSE_FAILURES.labels(self.name).inc()

@@ -30,13 +30,24 @@ def test_candidates_name_latex_operators_and_read_text_inside_math():
     assert "kinetic energy" in cands  # prose inside \text{} inside math
 
 
-def test_candidates_of_chinese_text_are_cjk_ngrams_cut_at_particles():
+def test_candidates_of_chinese_text_are_whole_words():
     text = "下列关于光合作用的说法正确的是\n光合作用发生在叶绿体中"
     cands = {c.phrase: c.spans for c in candidates(text, 3, 64)}
     assert "光合作用" in cands and len(cands["光合作用"]) == 2 and "叶绿体" in cands
-    assert not any("的" in p or "下列" in p or "正确" in p for p in cands)  # particles and function words cut runs
-    assert all(2 <= len(p) <= 4 for p in cands)
+    assert not any("的" in p or "下列" in p or "正确" in p for p in cands)  # function words are never candidates
+    assert "合作用发" not in cands and "作用发生" not in cands  # no n-gram across a word boundary
     assert is_mostly_cjk(text) and not is_mostly_cjk("The photosynthesis (光合作用) question")
+
+
+@pytest.mark.parametrize(("text", "whole", "cut"), [
+    ("狭义相对论基本假设是什么？", {"狭义相对论", "基本假设"}, {"论基本假", "相对论基"}),
+    ("第二次世界大战爆发于哪一年？", {"第二次世界大战"}, {"次世界大", "二次世界"}),
+    # CMMLU writes common characters as Kangxi radicals (⼈ U+2F08 for 人): folded before cutting.
+    ("某⼈先向东⾛2m，接着向⻄⾛6m，最后向南⾛3m，则他的位移的⼤⼩是", {"位移"}, {"⼈先"}),
+])
+def test_chinese_candidates_never_cut_a_word(text, whole, cut):
+    cands = {c.phrase for c in candidates(text, 3, 64)}
+    assert whole <= cands and not cands & cut, cands
 
 
 def test_mmr_prefers_diverse_phrases():
@@ -76,7 +87,7 @@ def test_keyphrase_extractor_on_fixture_seeds(embedder, taxonomy, fixture_seeds)
     assert (telescope.discipline, telescope.difficulty) == ("physics", 4)  # trusted label: college_ -> 4
     assert by_q["What is the value of"].difficulty == 2  # MATH level on the seed
     assert by_q["Natalia sold clips t"].discipline == "mathematics"  # GSM8K source label
-    assert all(a.annotator == "keyphrase@v2/contextual" for a in by_q.values())
+    assert all(a.annotator == "keyphrase@v3/contextual" for a in by_q.values())
 
 
 def test_nearest_centroid_discipline_without_labels(embedder, taxonomy, fixture_seeds):

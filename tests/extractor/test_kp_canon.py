@@ -9,7 +9,7 @@ def test_exact_forms_merge_without_embedding():
         calls.append(list(texts))
         return np.eye(8, dtype=np.float32)[: len(texts)]
 
-    canon = KPCanon(encode, threshold=0.9, dim=8)
+    canon = KPCanon(encode, threshold=0.9)
     out = canon.canonicalise([["Prime Numbers", "prime number"], ["PRIME NUMBERS", "Euler's formula"]])
     assert out == [["prime number"], ["prime number", "euler's formula"]]
     assert calls == [["prime number", "euler's formula"]]  # one batched call, each form once
@@ -58,9 +58,9 @@ def test_batched_admission_equals_one_form_at_a_time(monkeypatch):
     lists = [[names[j] for j in order[k : k + 7]] for k in range(0, len(order), 7)]
     monkeypatch.setattr(kc, "_VOCAB_BLOCK", 5)  # several vocabulary blocks
     monkeypatch.setattr(kc, "_ADMIT_CHUNK", 9)  # several chunks per call
-    batched = KPCanon(encode, threshold=0.9, dim=16)
+    batched = KPCanon(encode, threshold=0.9)
     out_batched = batched.canonicalise(lists[:4]) + batched.canonicalise(lists[4:])
-    single = KPCanon(encode, threshold=0.9, dim=16)
+    single = KPCanon(encode, threshold=0.9)
     out_single = [single.canonicalise([[kp]])[0] for kps in lists for kp in kps]
     flat_batched = [kp for kps in out_batched for kp in kps]
     assert batched.vocabulary == single.vocabulary and batched.merged == single.merged > 0

@@ -49,7 +49,7 @@ def check_extraction(llm, fixture_seeds) -> None:
         assert 1 <= len(a.kps) <= 8 and a.discipline in schema["properties"]["discipline"]["enum"]
         assert 1 <= a.difficulty <= 5
         assert a.prompt_tokens == c.prompt_tokens and a.completion_tokens == c.completion_tokens
-        assert a.annotator.endswith("@extract-v1")
+        assert a.annotator.endswith("@extract-v2")
     assert len(failed) <= len(fixture_seeds) // 4, failed
 
 

@@ -39,3 +39,12 @@ def test_unknown_version_and_bad_files(taxonomy, tmp_path):
     (tmp_path / "y-v1.md").write_text("{{oops}}\n<!-- seed message -->\n{{question}} {{answer}}")
     with pytest.raises(PromptError, match=r"unknown placeholders \['oops'\]"):
         ExtractionPrompt.load("y-v1", taxonomy, ReplyLimits(), prompt_dir=tmp_path)
+
+
+def test_v2_prompt_explains_multiple_choice_and_chinese_kps(taxonomy):
+    p = ExtractionPrompt.load("extract-v2", taxonomy, ReplyLimits())
+    system = p.messages("q", "a")[0]["content"]
+    assert "(A) ... (B)" in system and "never the letters" in system  # how multiple-choice seeds look
+    assert "choice label" in system and "a unit" in system  # what a KP is not
+    assert "狭义相对论" in system and "whole words" in system  # a Chinese example, whole words
+    assert "{{" not in system

@@ -128,7 +128,7 @@ def test_bad_replies_are_retried_then_dead_lettered_and_the_batch_is_unaffected(
         assert a.kps == ["ohm's law", "electric current"]  # repaired from the fenced reply, canonicalised
         assert (a.discipline, a.difficulty) == ("physics", 4)  # trusted label college_physics -> physics, 4
         assert a.prompt_tokens == 100 and a.completion_tokens == 20
-        assert a.annotator == "llm:" + llm.model_name + "@extract-v1"
+        assert a.annotator == "llm:" + llm.model_name + "@extract-v2"
 
     letters = {Seed.FromString(d.payload).question if d.key != b"junk" else "junk": d
                for d in (DeadLetter.FromString(m.value) for m in dead)}
