@@ -51,7 +51,7 @@ class Extractor:
     for unseen forms)."""
 
     def __init__(self, annotator: Annotator, canon: KPCanon, validator: KPValidator | None = None,
-                 taxonomy: Taxonomy | None = None) -> None:
+                 taxonomy: Taxonomy | None = None, max_kps: int = 8) -> None:
         """`validator`: the default drops junk and counts ungrounded KPs unless the annotator proposes only KPs of
         the seed's text (`from_text`). `taxonomy`: for the labelled-subdiscipline fallback of such annotators."""
         self.annotator = annotator
@@ -59,6 +59,7 @@ class Extractor:
         self.from_text = bool(getattr(annotator, "from_text", False))
         self.validator = validator or KPValidator(count_ungrounded=not self.from_text)
         self.taxonomy = taxonomy
+        self.max_kps = max_kps
         self.totals: dict[str, int] = {"annotated": 0, "failed": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                        "kps_kept": 0, "kps_ungrounded": 0, "kps_merged": 0,
                                        **{f"kps_dropped_{r}": 0 for r in DROP_REASONS}}
@@ -95,11 +96,12 @@ class Extractor:
         from_text = getattr(annotator, "from_text", False)
         validator = KPValidator(drop_ungrounded=cfg.mode == "llm" and cfg.llm_ungrounded_kps == "drop",
                                 count_ungrounded=not from_text)
-        return cls(annotator, canon, validator, taxonomy)
+        return cls(annotator, canon, validator, taxonomy, cfg.max_kps)
 
     def _validate(self, seeds: Sequence[Seed], outcomes: list[Outcome]) -> None:
-        """Drop junk KPs of every annotation (counted on its outcome); an annotation left without any fails, or
-        falls back to the seed's labelled subdiscipline when the annotator reads KPs off the text."""
+        """Drop junk KPs of every annotation (counted on its outcome) and keep the first max_kps of the rest; an
+        annotation left without any fails, or falls back to the seed's labelled subdiscipline when the annotator
+        reads KPs off the text."""
         for seed, o in zip(seeds, outcomes):
             if o.annotation is None:
                 continue
@@ -108,7 +110,7 @@ class Extractor:
                 o.kp_drops[reason] = o.kp_drops.get(reason, 0) + 1
             o.ungrounded = checked.ungrounded
             if checked.kept:
-                o.annotation.kps = checked.kept
+                o.annotation.kps = checked.kept[: self.max_kps]
                 continue
             label = seed_labels(seed, self.taxonomy) if self.taxonomy is not None and self.from_text else None
             if label is not None and (label.subdiscipline or label.discipline):

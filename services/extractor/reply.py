@@ -19,6 +19,8 @@ _WS = re.compile(r"\s+")
 # Bullets, numbering and quotes a model wraps a list item in: "- ", "1. ", "* ", '"...'.
 _ITEM_DECOR = re.compile(r"^(?:[-*\u2022]+|\d+[.)])\s+|^[\"'`]+|[\"'`]+$")
 _RATIONALE_CHARS = 500
+_JUNK_ROOM = 3
+"""A reply keeps up to this many times max_kps KPs; the extractor keeps max_kps after dropping junk."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def clean_kp(raw: str) -> str:
 
 
 def validate_kps(raw: Any, limits: ReplyLimits, repairs: list[str]) -> list[str]:
-    """1..max_kps cleaned, distinct (case-insensitively), non-empty KPs within the length caps."""
+    """1..3 x max_kps cleaned, distinct (case-insensitively), non-empty KPs within the length caps (the extractor
+    keeps max_kps of those its validator passes)."""
     if isinstance(raw, str):
         repairs.append("knowledge_points was a string; split on ';' / ','")
         raw = re.split(r"[;,\n]", raw)
@@ -112,9 +115,11 @@ def validate_kps(raw: Any, limits: ReplyLimits, repairs: list[str]) -> list[str]
             else ""
         )
         raise ReplyError(f"no usable knowledge point among {len(raw)} given{detail}")
-    if len(kept) > limits.max_kps:
-        repairs.append(f"kept the first {limits.max_kps} of {len(kept)} knowledge points")
-        kept = kept[: limits.max_kps]
+    # Room for junk the extractor's validator drops next (choice letters, numbers): it keeps max_kps of the rest.
+    cap = _JUNK_ROOM * limits.max_kps
+    if len(kept) > cap:
+        repairs.append(f"kept the first {cap} of {len(kept)} knowledge points")
+        kept = kept[:cap]
     return kept
 
 
