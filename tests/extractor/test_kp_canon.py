@@ -67,3 +67,29 @@ def test_batched_admission_equals_one_form_at_a_time(monkeypatch):
     assert {k: batched._alias[k] for k in batched._alias} == single._alias
     assert len(flat_batched) <= len(out_single)  # duplicates within a list collapse
     assert single._alias["copy 0"] == single._alias["kp 0"]
+
+
+def test_merging_stays_within_a_language_and_its_embedder():
+    from linksyn.extractor.kp_canon import MergeSpace
+
+    # Every text gets the same vector: an embedder that would merge anything with anything it is asked about.
+    asked: dict[str, list[str]] = {"en": [], "multi": []}
+
+    def same(name):
+        def encode(texts):
+            asked[name].extend(texts)
+            return np.ones((len(texts), 4), dtype=np.float32) / 2.0
+        return encode
+
+    english_only = KPCanon([MergeSpace(same("en"), frozenset({"en"}), 0.9, "en")])
+    out = english_only.canonicalise([["photosynthesis", "光合作用", "DNA复制"], ["respiration", "物体", "时间间隔"]])
+    # English KPs merge (identical vectors); Chinese ones are never shown to the English embedder: form only.
+    assert out == [["photosynthesis", "光合作用", "dna复制"], ["photosynthesis", "物体", "时间间隔"]]
+    assert asked["en"] == ["photosynthesis", "respiration"] and english_only.merged_by_script == {"en": 1}
+    assert [d.form for d in english_only.merge_sample] == ["respiration"]
+
+    multilingual = KPCanon([MergeSpace(same("multi"), frozenset({"en", "zh"}), 0.9, "multi")])
+    out = multilingual.canonicalise([["DNA replication", "DNA复制"], ["DNA的复制", "replication of DNA"]])
+    # Within each script the embedder merges; across scripts never, whatever the similarity.
+    assert out == [["dna replication", "dna复制"], ["dna复制", "dna replication"]]
+    assert multilingual.merged_by_script == {"zh": 1, "en": 1}

@@ -41,13 +41,17 @@ class LocalOpenAIServer:
         threads: int | None = None,
         start_timeout_s: float = 180.0,
         host: str = "127.0.0.1",
+        embedding: bool = False,
     ) -> None:
+        """`embedding`: also serve /v1/embeddings (llama-cpp-python's --embedding; on a model without a pooling
+        layer, as the packaged SmolLM2, it returns one vector per token)."""
         self.model_path = Path(model_path) if model_path else embedded_gguf_path()
         self.model_name = model_name
         self.n_ctx = n_ctx
         self.threads = threads
         self.start_timeout_s = start_timeout_s
         self.host = host
+        self.embedding = embedding
         self.port = 0
         self._proc: subprocess.Popen | None = None
         self._log = None
@@ -75,6 +79,8 @@ class LocalOpenAIServer:
         ]
         if self.threads:
             cmd += ["--n_threads", str(self.threads)]
+        if self.embedding:
+            cmd += ["--embedding", "true"]
         # The server's chatter goes to a temp file, shown if it fails to start.
         self._log = tempfile.NamedTemporaryFile(prefix="linksyn-llama-server-", suffix=".log", delete=False)
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
