@@ -49,6 +49,14 @@ class WalkParams(Section):
     is scanned over a random cyclic window of this size (exact least-used when the edge has at most this many)."""
     mode_mix: dict[str, float] = {"link": 0.6, "multi_grade": 0.2, "hard": 0.2}
     """Synthesis mode shares drawn per path (the modes of linksyn.common.modes: link, multi_grade, hard)."""
+    link_retries: int = Field(default=3, ge=0)
+    """A link path needs at least 2 seeds (consecutive ones sharing a path KP); one whose edges give fewer is walked
+    again up to this many times before link_fallback applies."""
+    link_fallback: Literal["single_seed", "drop"] = "single_seed"
+    """What becomes of a link path still short of 2 seeds after link_retries: 'single_seed' moves it to
+    multi_grade or hard (by their shares in mode_mix; equally if both are 0), 'drop' discards it and draws another
+    walk (on a graph with no link path at all, drawing then fails after 20 batches with the reason). Both are
+    counted (Stats `link_paths_short`, metric linksyn_sampler_short_link_paths_total)."""
     walker: Literal["value", "uniform", "weight"] = "value"
     """'value' (V*D guided), 'uniform' (MathScale-style baseline: uniform start and neighbour), 'weight'
     (edge-weight-only baseline: uniform start, neighbour proportional to w^gamma)."""
@@ -70,6 +78,9 @@ class WalkParams(Section):
         if self.min_seeds > self.max_seeds:
             raise ValueError(f"sampler.min_seeds ({self.min_seeds}) must be <= sampler.max_seeds ({self.max_seeds})")
         check_mode_names(self.mode_mix, "sampler.mode_mix")
+        if self.mode_mix.get("link", 0) > 0 and self.max_seeds < 2:
+            raise ValueError(f"sampler.max_seeds is {self.max_seeds}, but a link path carries at least 2 seeds: raise "
+                             "max_seeds or take 'link' out of sampler.mode_mix")
         if not self.mode_mix or sum(self.mode_mix.values()) <= 0 or min(self.mode_mix.values()) < 0:
             raise ValueError(f"sampler.mode_mix needs non-negative shares with a positive sum, got {self.mode_mix}")
         return self

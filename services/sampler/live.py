@@ -83,6 +83,7 @@ class LiveSampler:
         self.lock = threading.RLock()
         self.sampler: Sampler | None = None
         self._since_persist = 0
+        self._short_links_seen: dict[str, int] = {}
         self._targets = Targets(cfg.discipline_targets, cfg.difficulty_targets, cfg.default_targets)
 
     # --- snapshots -------------------------------------------------------------------------------------------
@@ -137,6 +138,11 @@ class LiveSampler:
 
     def _observe(self, s: Sampler, n: int) -> None:
         st = s.stats()
+        for outcome, total in st["link_paths_short"].items():
+            counted = self._short_links_seen.get(outcome, 0)
+            if total > counted:
+                metrics.SHORT_LINK_PATHS.labels(SERVICE, outcome).inc(total - counted)
+            self._short_links_seen[outcome] = total
         metrics.PATHS_EMITTED.labels(SERVICE, s.params.walker).inc(n)
         metrics.KP_COVERAGE.labels(SERVICE).set(st["kp_coverage"])
         metrics.SEED_COVERAGE.labels(SERVICE).set(st["seed_coverage"])

@@ -18,3 +18,8 @@ TARGET_DISTANCE = Gauge(
 GRAPH_VERSION = Gauge("linksyn_sampler_graph_version", "Version of the snapshot being walked.", ["service"])
 PATHS_LAG = Gauge("linksyn_sampler_paths_lag_records", "Unconsumed paths of the synth group (what just-in-time production tops up).", ["service"])
 PROBE_REPORTS = Counter("linksyn_sampler_probe_reports_total", "Probe reports applied to the targets.", ["service"])
+SHORT_LINK_PATHS = Counter(
+    "linksyn_sampler_short_link_paths_total",
+    "Link paths drawn with fewer than 2 seeds, by what became of them: retried (walked again), to_single_seed "
+    "(moved to multi_grade/hard), dropped.", ["service", "outcome"],
+)

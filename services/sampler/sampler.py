@@ -11,6 +11,13 @@ reaching min_kps. Within one batch V and D are fixed; counters update between ba
 the gate D reacts to the realised shares, and it is stable without overshoot while
 control_fraction * (1 + eta) < 1 (see linksyn.sampler.value for the gate).
 
+A `link` path carries at least two seeds, and consecutive seeds share a KP of the path (pick_seeds chains them): a
+link path whose edges share only one seed is walked again, up to `link_retries` times, and then goes to a
+single-seed mode (multi_grade or hard; `link_fallback: single_seed`, counted in `link_stats`) or is dropped
+(`link_fallback: drop`). On a graph too sparse for links (every edge from one seed only) every link path ends in a
+single-seed mode; a graph where no walk reaches min_kps (empty, or no KP with a neighbour) raises UnwalkableGraph
+with the reason, at once or after 20 batches without a path.
+
 A path's discipline and difficulty (its target_discipline / target_difficulty, and what the realised shares count)
 are its start KP's: the start draw, proportional to V*D, is what sets the mix; D in the transitions keeps the walk
 mostly within its class.
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from linksyn.common.grades import GRADE_KEYS
-from linksyn.common.modes import mode_value
+from linksyn.common.modes import HARD, LINK, MULTI_GRADE, mode_value
 from linksyn.common.snapshots.graph import GraphSnapshot
 from linksyn.sampler.config import WalkParams
 from linksyn.sampler.counters import Counters
@@ -37,6 +44,7 @@ from linksyn.sampler.value import (
 )
 from linksyn.sampler.walk import (
     RowMass,
+    UnwalkableGraph,
     Walker,
     WalkGraph,
     row_mass,
@@ -85,6 +93,8 @@ class Sampler:
         self.targets = targets
         self._rng = np.random.default_rng(rng_seed)
         self._preview_rng = np.random.default_rng([rng_seed, 1])
+        self.link_stats = {"retried": 0, "to_single_seed": 0, "dropped": 0}
+        """Link paths with fewer than 2 seeds: walks redrawn, paths moved to a single-seed mode, paths dropped."""
         self._load(snapshot)
         self.counters = counters if counters is not None else Counters.empty(snapshot)
         if len(self.counters.kp_cov) != snapshot.n_kps or len(self.counters.seed_use) != snapshot.n_seeds:
@@ -135,6 +145,7 @@ class Sampler:
         new._rows_buffer = None
         new._static_rows = None
         new._edge_cache = None
+        new.link_stats = {"retried": 0, "to_single_seed": 0, "dropped": 0}
         new.counters = Counters.empty(self.snapshot)
         new.resolved_targets()
         return new
@@ -249,13 +260,15 @@ class Sampler:
         next_number = self.counters.paths_emitted
         while got < n:
             want = min(self.batch_size(next_number) if commit else self.params.batch_size, n - got)
-            part = self._batch(want, rng, seed_use, next_number)
+            part = self._batch(want, rng, seed_use, next_number, commit)
             if len(part) == 0:
                 empty_batches += 1
                 if empty_batches >= 20:
-                    raise ValueError(
-                        f"no walk reached min_kps={self.params.min_kps} KPs in 20 batches: the graph (version "
-                        f"{self.snapshot.version}) has no such paths among nodes with positive weight"
+                    raise UnwalkableGraph(
+                        f"no path in 20 batches: no walk reached min_kps={self.params.min_kps} KPs, or (with "
+                        f"link_fallback 'drop') none found the 2 seeds of a link path: the graph (version "
+                        f"{self.snapshot.version}, {self.snapshot.n_kps} KPs, {self.snapshot.n_seeds} seeds) is too "
+                        "sparse for such paths"
                     )
                 continue
             empty_batches = 0
@@ -272,11 +285,78 @@ class Sampler:
         p = self.params
         return max(1, min(p.batch_size, max(p.min_batch, int(p.control_fraction * emitted))))
 
-    def _batch(self, want: int, rng: np.random.Generator, seed_use: np.ndarray, first_number: int) -> PathBatch:
+    def _walks(self, want: int, rng: np.random.Generator, seed_use: np.ndarray, walker: Walker,
+               rows: RowMass | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`want` walks and their seeds, those stuck before min_kps dropped: (kps (m, max_kps), KPs reached (m,),
+        seeds (m, max_seeds), seeds per path (m,))."""
+        p = self.params
+        lengths = rng.integers(p.min_kps, p.max_kps + 1, size=want)
+        paths, reached, positions = walk_with_positions(
+            self.graph, walker, lengths, rng, rows, rows_buffer=self._rows_buffer
+        )
+        keep = reached >= p.min_kps
+        paths, reached, positions = paths[keep], reached[keep], positions[keep]
+        m = len(reached)
+        kps = np.full((m, p.max_kps), -1, dtype=np.int64)
+        kps[:, : paths.shape[1]] = paths[:, : p.max_kps]
+        k = rng.integers(p.min_seeds, p.max_seeds + 1, size=m)
+        seeds, n_seeds = pick_seeds(self.seed_index, kps, reached, k, seed_use, p.seed_scan_cap, rng, positions)
+        seeds_full = np.full((m, p.max_seeds), -1, dtype=np.int64)
+        seeds_full[:, : seeds.shape[1]] = seeds[:, : p.max_seeds]
+        return kps, reached, seeds_full, n_seeds
+
+    def _link_paths(self, kps: np.ndarray, reached: np.ndarray, seeds: np.ndarray, n_seeds: np.ndarray,
+                    mode: np.ndarray, rng: np.random.Generator, seed_use: np.ndarray, walker: Walker,
+                    rows: RowMass | None, commit: bool) -> np.ndarray:
+        """Make every link path carry >= 2 seeds (consecutive ones share a path KP, as pick_seeds orders them):
+        a link path with fewer is walked again (up to link_retries times; a walk's seed picks are given back when it
+        is discarded); one still short then goes to a single-seed mode (link_fallback 'single_seed', by the shares
+        of multi_grade and hard in mode_mix) or is dropped ('drop'). Rows are replaced in place; returns the rows
+        to keep."""
+        p = self.params
+        keep = np.ones(len(mode), dtype=bool)
+        short = np.flatnonzero((mode == LINK) & (n_seeds < 2))
+        for _ in range(p.link_retries):
+            if not len(short):
+                break
+            if commit:
+                self.link_stats["retried"] += len(short)
+            _give_back(seed_use, seeds[short])
+            new_kps, new_reached, new_seeds, new_n = self._walks(len(short), rng, seed_use, walker, rows)
+            good = np.flatnonzero(new_n >= 2)
+            _give_back(seed_use, np.delete(new_seeds, good, axis=0))
+            filled, rest = short[: len(good)], short[len(good):]
+            kps[filled], reached[filled], seeds[filled], n_seeds[filled] = (
+                new_kps[good], new_reached[good], new_seeds[good], new_n[good])
+            # The unfilled rows keep their walk; their seeds were given back: pick them again for the next round.
+            if len(rest):
+                k = np.full(len(rest), p.min_seeds, dtype=np.int64)
+                again, n_again = pick_seeds(self.seed_index, kps[rest], reached[rest], k, seed_use, p.seed_scan_cap,
+                                            rng)
+                seeds[rest] = -1
+                seeds[rest, : again.shape[1]] = again[:, : seeds.shape[1]]
+                n_seeds[rest] = n_again
+            short = rest
+        if len(short):
+            if p.link_fallback == "drop":
+                _give_back(seed_use, seeds[short])
+                keep[short] = False
+                if commit:
+                    self.link_stats["dropped"] += len(short)
+            else:
+                single = np.array([MULTI_GRADE, HARD], dtype=np.int64)
+                w = np.array([p.mode_mix.get("multi_grade", 0.0), p.mode_mix.get("hard", 0.0)], dtype=np.float64)
+                w = w if w.sum() > 0 else np.ones(2)
+                mode[short] = single[rng.choice(2, size=len(short), p=w / w.sum())]
+                if commit:
+                    self.link_stats["to_single_seed"] += len(short)
+        return keep
+
+    def _batch(self, want: int, rng: np.random.Generator, seed_use: np.ndarray, first_number: int,
+               commit: bool = True) -> PathBatch:
         p = self.params
         s = self.scores()
         walker = self.walker(s)
-        lengths = rng.integers(p.min_kps, p.max_kps + 1, size=want)
         rows = None
         if walker.name != "value":  # the baselines' transition probabilities never change: normalise rows once
             sig = (walker.name, p.gamma)
@@ -286,28 +366,21 @@ class Sampler:
         if rows is None and self._rows_buffer is None:
             nnz = len(self.graph.indices)
             self._rows_buffer = RowMass(np.empty(nnz), np.empty(nnz), np.empty(self.graph.n_nodes, dtype=bool))
-        paths, reached, positions = walk_with_positions(
-            self.graph, walker, lengths, rng, rows, rows_buffer=self._rows_buffer
-        )
-        keep = reached >= p.min_kps
-        paths, reached, positions = paths[keep], reached[keep], positions[keep]
+        kps, reached, seeds_full, n_seeds = self._walks(want, rng, seed_use, walker, rows)
         m = len(reached)
-        width = p.max_kps
-        kps = np.full((m, width), -1, dtype=np.int64)
-        kps[:, : paths.shape[1]] = paths[:, :width]
-        k = rng.integers(p.min_seeds, p.max_seeds + 1, size=m)
-        seeds, n_seeds = pick_seeds(self.seed_index, kps, reached, k, seed_use, p.seed_scan_cap, rng, positions)
-        seeds_full = np.full((m, p.max_seeds), -1, dtype=np.int64)
-        seeds_full[:, : seeds.shape[1]] = seeds[:, : p.max_seeds]
-        valid = kps >= 0
-        safe = np.where(valid, kps, 0)
-        scores = np.where(valid, s[safe], 0.0)
-        disc = self._kp_disc[kps[:, 0]]
-        grade_cls = self._kp_diff[kps[:, 0]]
         names = list(p.mode_mix)
         w = np.array(list(p.mode_mix.values()), dtype=np.float64)
         mode_local = rng.choice(len(names), size=m, p=w / w.sum())
         mode = np.array([mode_value(x) for x in names], dtype=np.int64)[mode_local]
+        keep = self._link_paths(kps, reached, seeds_full, n_seeds, mode, rng, seed_use, walker, rows, commit)
+        if not keep.all():
+            kps, reached, seeds_full, n_seeds, mode = kps[keep], reached[keep], seeds_full[keep], n_seeds[keep], mode[keep]
+            m = len(reached)
+        valid = kps >= 0
+        safe = np.where(valid, kps, 0)
+        scores = np.where(valid, s[safe], 0.0)
+        disc = self._kp_disc[kps[:, 0]] if m else np.zeros(0, dtype=np.int64)
+        grade_cls = self._kp_diff[kps[:, 0]] if m else np.zeros(0, dtype=np.int64)
         return PathBatch(
             graph_version=self.snapshot.version,
             walker=p.walker,
@@ -350,6 +423,7 @@ class Sampler:
             "walker": self.params.walker,
             "params": {k: getattr(self.params, k) for k in ("alpha", "beta", "gamma", "eta", "eps", "gate", "gate_max")},
             "paths_emitted": c.paths_emitted,
+            "link_paths_short": dict(self.link_stats),
             "kps": snap.n_kps,
             "kps_covered": int((c.kp_cov > 0).sum()),
             "kp_coverage": float((c.kp_cov > 0).mean()) if snap.n_kps else 0.0,
@@ -376,6 +450,13 @@ class Sampler:
             total_variation(t_disc, r_disc) if r_disc.sum() else 0.0,
             total_variation(t_diff, r_diff) if r_diff.sum() else 0.0,
         )
+
+
+def _give_back(seed_use: np.ndarray, seeds: np.ndarray) -> None:
+    """Undo the use counts of discarded seed picks (-1 = none)."""
+    picked = seeds[seeds >= 0]
+    if len(picked):
+        np.subtract.at(seed_use, picked, 1)
 
 
 def _concat(parts: list[PathBatch], version: int, walker: str, p: WalkParams) -> PathBatch:

@@ -74,7 +74,8 @@ def test_consecutive_seeds_share_a_kp_and_contain_a_path_edge(graph):
 
 def test_least_used_seed_first(make_snapshot):
     snap = make_snapshot([(f"s{i}", ["a", "b"], "m", 1) for i in range(10)])
-    s = Sampler(snap, WalkParams(min_seeds=1, max_seeds=1, batch_size=1000, min_batch=1000))
+    s = Sampler(snap, WalkParams(min_seeds=1, max_seeds=1, batch_size=1000, min_batch=1000,
+                                 mode_mix={"multi_grade": 1.0}))
     s.draw(30)
     assert s.counters.seed_use.tolist() == [3] * 10
     s.draw(5)
@@ -109,7 +110,7 @@ def test_restart_keeps_counters(graph, tmp_path):
 def test_swap_carries_counters_by_name(make_snapshot):
     seeds = [("s0", ["a", "b"], "m", 1), ("s1", ["b", "c"], "m", 2), ("s2", ["c", "d"], "p", 3)]
     old = make_snapshot(seeds)
-    s = Sampler(old, WalkParams(min_seeds=1, max_seeds=1))
+    s = Sampler(old, WalkParams(min_seeds=1, max_seeds=1, mode_mix={"hard": 1.0}))
     s.draw(200)
     named_before = s.counters.named(old)
     # The new snapshot has another KP first (ids shift), one more seed, and drops nothing.
