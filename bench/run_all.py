@@ -42,8 +42,9 @@ from report import Aim, Figure, read_json  # noqa: E402
 
 __all__ = ["Aim", "Bench", "BenchRun", "Figure", "main", "render_markdown", "run_bench"]
 
-NOT_BENCHES = {"run_all", "report", "keyphrase_v1"}
-"""Modules in bench/ that are not benchmarks (keyphrase_v1 is the frozen extractor bench/extract.py compares to)."""
+NOT_BENCHES = {"run_all", "report", "keyphrase_v1", "keyphrase_v2"}
+"""Modules in bench/ that are not benchmarks (keyphrase_v1 and keyphrase_v2 are frozen extractors that bench/extract.py
+and bench/kp_quality.py compare to)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,10 @@ BENCHES: tuple[Bench, ...] = (
           quick=("--quick", "--paths", "4", "--max-tokens", "32"), timeout_s=3600, quick_timeout_s=900),
     Bench("extract", "annotators: speed and label agreement on real seeds; keyphrase v2 vs frozen v1",
           quick=("--seeds", "20", "--throughput-seeds", "200", "--slow-seeds", "16", "--no-hf"),
+          timeout_s=3600, quick_timeout_s=900),
+    Bench("kp_quality", "KP quality per language (CMMLU dev, MMLU/MATH): keyphrase and embedded LLM vs the code "
+          "before issue 16; keyphrase throughput",
+          quick=("--en-seeds", "40", "--zh-seeds", "40", "--throughput-seeds", "200", "--no-llm"),
           timeout_s=3600, quick_timeout_s=900),
     Bench("llm", "CPU LLM engines on SmolLM2-135M: tokens/s vs hf batch 1",
           quick=("--n", "4", "--max-tokens", "16", "--engines", "hf1,llamacpp,server"), timeout_s=3600,

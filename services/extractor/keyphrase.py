@@ -76,7 +76,8 @@ _MATH_REGION = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\begi
 # Prose inside math: \text{mean}, \textbf{...}, \mbox{...}, \operatorname{...}.
 _MATH_TEXT = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|operatorname)\s*\{([^{}$]*)\}")
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]")
+# Latin ligatures (U+FB00-FB06: "conﬂict" in MMLU) are letters; canonical_form's NFKC spells them out.
+_WORD = re.compile(r"[A-Za-z\ufb00-\ufb06][A-Za-z'\-\ufb00-\ufb06]*[A-Za-z\ufb00-\ufb06]")
 _POSSESSIVE = re.compile(r"'s?$")
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
 _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
@@ -148,6 +149,11 @@ def seed_text(seed: Seed) -> str:
     return f"{seed.question.strip()}\n{seed.answer.strip()}"
 
 
+_MASK = "\x00"
+"""What math regions and LaTeX commands are blanked with: not a space, so a run of words never spans a formula
+("a perfect $n$th power" gives "perfect" and "th power", never "perfect th power")."""
+
+
 def _prose_mask(text: str) -> str:
     """`text` with math regions and LaTeX commands blanked (same length, so offsets stay aligned), keeping the
     prose inside \\text{...}."""
@@ -155,11 +161,11 @@ def _prose_mask(text: str) -> str:
     for m in _MATH_REGION.finditer(text):
         keep = [(t.start(1), t.end(1)) for t in _MATH_TEXT.finditer(text, m.start(), m.end())]
         for i in range(m.start(), m.end()):
-            chars[i] = " "
+            chars[i] = _MASK
         for s, e in keep:
             chars[s:e] = text[s:e]
     masked = "".join(chars)
-    return _COMMAND.sub(lambda m: " " * len(m.group(0)), masked)
+    return _COMMAND.sub(lambda m: _MASK * len(m.group(0)), masked)
 
 
 def _math_concepts(text: str, found: dict[str, list[tuple[int, int]]]) -> None:
@@ -230,6 +236,17 @@ def candidates(text: str, max_ngram: int, max_candidates: int,
         _cjk_candidates(text, found, weights, segmenter or shared_segmenter())
     ranked = sorted(found.items(), key=lambda kv: (-len(kv[1]), kv[1][0][0]))[:max_candidates]
     return [Candidate(p, tuple(spans), weights.get(p, 0.0)) for p, spans in ranked]
+
+
+def _cut_at_word(text: str, end: int) -> str:
+    """`text[:end]`, shortened to the last word boundary when `end` falls inside a word (so a candidate is never
+    the head of a word cut by the encoder's token limit: "con" of "conflict")."""
+    if end >= len(text) or not (text[end - 1].isalnum() and text[end].isalnum()):
+        return text[:end]
+    cut = end
+    while cut > 0 and text[cut - 1].isalnum():
+        cut -= 1
+    return text[:cut]
 
 
 def is_mostly_cjk(text: str) -> bool:
@@ -380,8 +397,8 @@ class KeyphraseExtractor:
         read = np.maximum.reduceat(flat.ends, flat.bounds[:-1]) if len(flat.ends) else np.zeros(len(texts), int)
         cut = np.diff(flat.bounds) >= p.max_tokens
         cjk = [is_mostly_cjk(t) for t in texts]
-        cands = [candidates(t[: int(r) + 1] if c and not z else t, p.max_ngram, p.max_candidates, self.segmenter)
-                 for t, r, c, z in zip(texts, read, cut, cjk)]
+        cands = [candidates(_cut_at_word(t, int(r) + 1) if c and not z else t, p.max_ngram, p.max_candidates,
+                            self.segmenter) for t, r, c, z in zip(texts, read, cut, cjk)]
         kps = self._rank(cands, [not c for c in cjk], flat, doc)
         if self.difficulty is not None:
             levels = self.difficulty.predict(doc, [s.question for s in seeds], [s.answer for s in seeds])
@@ -395,7 +412,9 @@ class KeyphraseExtractor:
         outcomes: list[Outcome] = []
         for i, seed in enumerate(seeds):
             labels = seed_labels(seed, self.taxonomy)
-            seed_kps = _weighted_pick(cands[i], p.top_n, self.segmenter.median_idf) if cjk[i] else kps[i]
+            seed_kps = kps[i]
+            if cjk[i] or not seed_kps:  # MiniLM cannot read it (Chinese, or nothing it can weigh): TF-IDF order
+                seed_kps = _weighted_pick(cands[i], p.top_n, self.segmenter.median_idf)
             if not seed_kps and (labels.subdiscipline or labels.discipline):
                 seed_kps = [labels.subdiscipline or labels.discipline]  # a formula-only problem still belongs to its subject
             if not seed_kps:

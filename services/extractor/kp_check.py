@@ -99,12 +99,15 @@ def check_reason(kp: str) -> str | None:
 
 
 _POSSESSIVE = re.compile(r"'s?\b")
+_SCRIPT_EDGE = re.compile(r"(?<=[a-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[a-z0-9])")
 
 
 def ground_form(text: str) -> str:
     """The form grounding compares in: the canonical form, possessive 's dropped (the keyphrase candidates drop
-    it: "newton's law" -> "newton law")."""
-    return _POSSESSIVE.sub("", canonical_form(text))
+    it: "newton's law" -> "newton law"), hyphens as spaces ("x-axis" holds "axis"), and a space where Latin meets
+    Chinese ("sql杀手" holds "sql")."""
+    form = _POSSESSIVE.sub("", canonical_form(text)).replace("-", " ")
+    return " ".join(_SCRIPT_EDGE.sub(" ", form).split())
 
 
 @dataclass
