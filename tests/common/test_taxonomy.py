@@ -71,6 +71,8 @@ def test_replacement_taxonomy_from_yaml(tmp_path):
         ({"disciplines": {"a": ["x"]}, "subjects": {"s": ["a", "y"]}}, "subdiscipline 'y'"),
         ({"disciplines": {"a": ["x"]}, "aliases": {"z": "q"}}, "alias 'z' points to unknown discipline 'q'"),
         ({"disciplines": {"a": ["x"]}, "levels_by_prefix": {"college_": 9}}, "must be an integer 1-5"),
+        ({"disciplines": {"a": ["x"]}, "keywords": {"y": ["力学"]}}, "keywords given for unknown subdiscipline 'y'"),
+        ({"disciplines": {"a": ["x"]}, "keywords": {"x": ["力"]}}, "words of 2\\+ characters"),
     ],
 )
 def test_bad_taxonomy_is_rejected_with_the_entry(data, message):
@@ -81,3 +83,9 @@ def test_bad_taxonomy_is_rejected_with_the_entry(data, message):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(TaxonomyError, match="does not exist"):
         load_taxonomy(tmp_path / "nope.yaml")
+
+
+def test_every_subdiscipline_has_keywords(taxonomy):
+    """The LLM-free classifier of Chinese seeds reads these: a subdiscipline without any could never be predicted."""
+    assert set(taxonomy.keywords) == set(taxonomy.subdiscipline_names())
+    assert all(len(words) >= 1 for words in taxonomy.keywords.values())
