@@ -67,9 +67,12 @@ class TokenStates:
 
 
 class MiniLMEmbedder:
-    """Thread-safe wrapper; one instance per process is enough (`shared_embedder`)."""
+    """Thread-safe wrapper; one instance per process is enough (`shared_embedder`). A `TextEmbedder`
+    (linksyn.common.llm.embeddings) for English: the spec 'minilm'."""
 
     dim = 384
+    languages = frozenset({"en"})
+    """all-MiniLM-L6-v2 was trained on English: its vocabulary holds 244 CJK characters, the rest become [UNK]."""
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu", batch_size: int = 128,
                  max_seq_length: int = 256) -> None:

@@ -47,6 +47,12 @@ class ExtractorStage:
         self.input_topics = [input_topic]
         self.output_topic = output_topic
 
+    @property
+    def totals(self) -> dict[str, int]:
+        """The extractor's running totals (seeds annotated and failed, tokens, KPs kept, dropped by reason,
+        ungrounded, merged): the run report's stage totals."""
+        return self.extractor.totals
+
     def process(self, batch: Sequence[Message]) -> list[Result]:
         decoded = decode_messages(batch, decode_seed)
         results: list[Result | None] = [decoded.failed.get(i) for i in range(len(batch))]

@@ -65,3 +65,26 @@ def test_smollm2_through_openai_compatible_server(openai_server, fixture_seeds):
         check_extraction(llm, fixture_seeds)
     finally:
         llm.close()
+
+
+def test_embedded_smollm2_never_gives_choice_letters_as_kps(embedded_llm):
+    """Inline "(A)...(D)" choices, English and Chinese, through the real model: whatever it replies, no KP that
+    reaches the graph is a choice letter, a number or a single character (the validator drops and counts them)."""
+    from linksyn.common.ids import content_id
+    from linksyn.extractor.kp_check import check_reason
+    from linksyn.v1.records_pb2 import Seed
+
+    seeds = [Seed(id=content_id(q, a), question=q, answer=a, lang=lang) for q, a, lang in (
+        ("Which gas do plants absorb for photosynthesis? (A) oxygen (B) carbon dioxide (C) nitrogen (D) helium",
+         "B", "en"),
+        ("What is 15% of 120? (A) 12 (B) 15 (C) 18 (D) 20", "C", "en"),
+        ("植物进行光合作用时吸收哪种气体？（A）氧气（B）二氧化碳（C）氮气（D）氦气", "B", "zh"),
+    )]
+    ex = Extractor.from_config(ExtractorConfig(trust_seed_labels=False, kp_merge=False), llm=embedded_llm)
+    outs = ex.extract(seeds)
+    for seed, o in zip(seeds, outs):
+        if o.annotation is None:  # every KP was junk: refused (retried by the stage), with the drops named
+            assert o.retryable and "validator dropped" in (o.error or ""), o.error
+            continue
+        assert not any(check_reason(kp) for kp in o.annotation.kps), (seed.question, o.annotation.kps)
+        assert not {"a", "b", "c", "d"} & {kp.lower().strip("()") for kp in o.annotation.kps}
