@@ -31,7 +31,7 @@ from tests.tooling.tansu import TansuBroker
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS_FILE = REPO / "examples" / "seeds.jsonl"
-"""52 committed seeds in 9 disciplines, English and Chinese."""
+"""42 committed seeds in 9 disciplines, English and Chinese."""
 LINKSYN = str(Path(sys.executable).with_name("linksyn"))
 
 PIPELINE: tuple[str, ...] = ("extractor", "graph", "sampler", "synth", "sink")
