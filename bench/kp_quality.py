@@ -22,8 +22,8 @@ are predicted); seeds go through in batches of 32, as the stage takes them. Per 
 - merges: near-synonym merge decisions, by script, with a sample printed for inspection;
 - seeds/s of the whole extraction (annotation, validation, merging).
 
-The LLM rows (the embedded SmolLM2-135M in-process, slow on CPUs) run on the first --llm-seeds seeds of each
-language. Throughput: --throughput-seeds real English seeds (bench/extract.py's MMLU + MATH + GSM8K mix) through the
+The LLM rows (the packaged SmolLM2-135M in-process, llama.cpp engine by default: slow on CPUs) run on
+--llm-seeds seeds of each language (every k-th seed, so several subjects). Throughput: --throughput-seeds real English seeds (bench/extract.py's MMLU + MATH + GSM8K mix) through the
 keyphrase extractor, static tokens + KP merging, new vs old, alternating twice (the better of each pair is kept).
 """
 
@@ -169,6 +169,9 @@ def main() -> None:
     ap.add_argument("--llm-seeds", type=int, default=12, help="seeds per language for each LLM row (slow on CPUs)")
     ap.add_argument("--throughput-seeds", type=int, default=2000, help="English seeds for the throughput rows")
     ap.add_argument("--no-llm", action="store_true", help="skip the embedded LLM rows")
+    ap.add_argument("--llm", default="llamacpp:embedded",
+                    help="model spec of the LLM rows: the packaged SmolLM2 on llama.cpp in-process (default; 7x "
+                         "the tokens/s of the hf engine on CPUs, bench/llm.py) or 'embedded' (the hf engine)")
     add_json_option(ap)
     args = ap.parse_args()
 
@@ -213,7 +216,7 @@ def main() -> None:
         results[lang].append(measure("keyphrase before (v2, static+merge)", old_keyphrase(), seeds, taxonomy))
         results[lang].append(measure("keyphrase now (v3, static+merge)", new_keyphrase(), seeds, taxonomy))
     if not args.no_llm:
-        llm = load_llm("embedded", LLMConfig(batch_size=8))
+        llm = load_llm(args.llm, LLMConfig(batch_size=8))
         try:
             for lang, seeds in (("zh", zh), ("en", en)):
                 sample = seeds[:: max(1, len(seeds) // args.llm_seeds)][: args.llm_seeds]
@@ -294,7 +297,7 @@ def main() -> None:
     if args.json:
         notes = [f"zh: {len(zh)} CMMLU dev seeds; en: {len(en)} held-out MMLU dev/val + MATH seeds; labels not "
                  "trusted", "LLM rows: " + ("skipped (--no-llm)" if args.no_llm else
-                                             f"embedded SmolLM2-135M in-process (hf engine, batch 8), "
+                                             f"packaged SmolLM2-135M in-process ({args.llm}), "
                                              f"{args.llm_seeds} seeds per language (every k-th seed)")]
         write_json(args.json, figures, notes)
 

@@ -123,7 +123,6 @@ class Extractor:
     def extract(self, seeds: Sequence[Seed]) -> list[Outcome]:
         outcomes = self.annotator.annotate(seeds)
         self._validate(seeds, outcomes)
-        merged_before = self.canon.merged
         done = [o for o in outcomes if o.annotation is not None]
         canonical = self.canon.canonicalise([o.annotation.kps for o in done])  # type: ignore[union-attr]
         for o, kps in zip(done, canonical):
@@ -134,7 +133,7 @@ class Extractor:
                 o.annotation, o.cause = None, "normalisation"
                 o.error = f"no knowledge point left after normalisation of {before!r:.120}"
         with self._lock:
-            self.totals["kps_merged"] += self.canon.merged - merged_before
+            self.totals["kps_merged"] = self.canon.merged  # the vocabulary's count (batches may run concurrently)
             for o in outcomes:
                 self.totals["annotated" if o.annotation is not None else "failed"] += 1
                 self.totals["prompt_tokens"] += o.prompt_tokens
