@@ -8,7 +8,8 @@
 - number: a bare number, or a number with units ("120", "3.5 kg", "96%");
 - unit: a unit alone ("kg", "m/s", "厘米");
 - stopword: only function words or exam phrasing ("the", "which", "下列", "正确");
-- single_char: one character (a variable name "x", a lone ideograph);
+- single_char: one Latin letter, digit or symbol (a variable name "x"); a one-character Chinese word is kept when
+  jieba's dictionary gives it a content part of speech (力, 酶, 胸), a fragment otherwise;
 - fragment: part of a word or of a phrase: markup ("$x^2$", "\\frac"), an English phrase that starts or ends with a
   function word ("law of"), a Chinese KP whose occurrences in the seed cut a word (its ends are not on the word
   boundaries of jieba's segmentation of the seed: "论基本假" in "狭义相对论基本假设"), or, when it does not occur in
@@ -33,7 +34,7 @@ from functools import cached_property
 from linksyn.common.kp_form import canonical_form
 from linksyn.common.text import fold_compat, kp_script
 from linksyn.extractor.segment import STOP_WORDS as ZH_STOP_WORDS
-from linksyn.extractor.segment import ChineseSegmenter, shared_segmenter
+from linksyn.extractor.segment import CONTENT_TAGS, ChineseSegmenter, shared_segmenter
 
 DROP_REASONS = ("choice_label", "number", "unit", "stopword", "single_char", "fragment", "ungrounded")
 """Why a KP was dropped (the `reason` label of the drop counters)."""
@@ -85,7 +86,7 @@ def check_reason(kp: str) -> str | None:
         return "number"
     if form in UNITS or all(t in UNITS for t in tokens):
         return "unit"
-    if len(form.replace(" ", "")) == 1:
+    if len(form.replace(" ", "")) == 1 and kp_script(form) != "zh":
         return "single_char"
     if kp_script(form) == "zh":
         if form in ZH_STOP_WORDS or all(ch in _ZH_EDGE_FUNCTION for ch in form):
@@ -216,11 +217,14 @@ class KPValidator:
         if why:
             return why
         if kp_script(kp) == "zh":
+            core = fold_compat(canonical_form(kp)).replace(" ", "")
             whole = text.is_whole_words(kp)
             if whole is False:
                 return "fragment"
+            if len(core) == 1:  # a one-character word (力, 酶, 胸) is a KP; a lone particle or a piece is not
+                seg = self.segmenter or shared_segmenter()
+                return None if seg.tags.get(core, "") in CONTENT_TAGS else "fragment"
             if whole is None:
-                core = fold_compat(canonical_form(kp)).replace(" ", "")
                 if core and (core[0] in _ZH_EDGE_FUNCTION or core[-1] in _ZH_EDGE_FUNCTION):
                     return "fragment"
         if self.drop_ungrounded and not text.is_grounded(kp):

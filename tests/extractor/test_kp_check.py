@@ -22,7 +22,7 @@ def zh_seed(question: str, answer: str, subject: str = "") -> Seed:
     ("120", "number"), ("96", "number"), ("3.5 kg", "number"), ("96%", "number"), ("1/2", "number"), ("三", "number"),
     ("kg", "unit"), ("m/s", "unit"), ("厘米", "unit"), ("mol", "unit"),
     ("the", "stopword"), ("which of the following", "stopword"), ("下列", "stopword"), ("正确", "stopword"),
-    ("x", "single_char"), ("力", "single_char"),
+    ("x", "single_char"), ("7", "number"), ("α", "single_char"), ("的", "stopword"), ("力", None),
     ("$x^2$", "fragment"), ("\\frac", "fragment"), ("law of", "fragment"), ("of motion", "fragment"),
     ("pythagorean theorem", None), ("newton's second law", None), ("狭义相对论", None), ("c++", None),
     ("vitamin b12", None), ("world war ii", None),
@@ -39,6 +39,8 @@ def test_chinese_fragments_are_judged_against_the_seeds_own_words():
     assert v.reason("狭义相对论", text) is None and v.reason("第二次世界大战", text) is None
     assert v.reason("基本假设", text) is None
     assert v.reason("电路中", v.seed_text("电流", "")) == "fragment"  # not in the text: ends on a particle
+    assert v.reason("力", text) is None and v.reason("胸", text) is None  # one-character words
+    assert v.reason("狭", text) == "fragment"  # a piece of 狭义, no word on its own
 
 
 def test_grounding_after_the_extractors_normalisation():
