@@ -141,10 +141,17 @@ def measure(name: str, extractor, seeds, taxonomy) -> dict:
         forms = {canonical_form(k) for k in raw}
         for kp in a.kps:
             if kp not in forms:  # not one of this seed's own forms: a merge onto another KP (or a fallback label)
-                source = next((f for f in forms if f and kp_script(f) == kp_script(kp)), "?")
-                merges.append((kp_script(kp) or "other", source, kp))
+                if kp not in {label.subdiscipline, label.discipline}:  # not the labelled-subject fallback
+                    merges.append((kp_script(kp) or "other", ", ".join(sorted(f for f in forms if f)[:3]), kp))
         r["raw_kps"] += len(raw)
         r["raw_junk"] += sum(bool(validator.reason(k, text)) for k in raw)
+    sample = getattr(extractor.canon, "merge_sample", None)
+    if sample is not None:  # the merger's own record: (script, form, KP, similarity)
+        merges = [(d.script or "other", f"{d.form} (cos {d.similarity:.3f})", d.kp) for d in sample]
+        r["merged"] = extractor.canon.merged
+    else:  # the old merger keeps none: a final KP that is none of the seed's own forms came from a merge
+        r["merged"] = len(merges)
+        merges = [(sc, f"one of [{src}]", kp) for sc, src, kp in merges]
     return {"name": name, "secs": secs, "load": load, "r": r, "junk_reasons": junk_reasons, "merges": merges,
             "drops": sum((Counter(o.kp_drops) for o in outcomes), Counter()),
             "errors": Counter((o.error or "")[:90] for o in outcomes if o.annotation is None)}
@@ -159,7 +166,7 @@ def row_text(m: dict) -> str:
     f = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
     return (f"{m['name']:<34} {r['seeds']:>5} {r['seeds'] / m['secs']:>8.2f} {f(share(r, 'disc_ok', 'seeds')):>7} "
             f"{f(share(r, 'grade_ok', 'graded')):>7} {f(share(r, 'grounded', 'kps')):>8} {f(share(r, 'junk', 'kps')):>6} "
-            f"{f(share(r, 'zh_whole', 'zh_in_text')):>7} {len(m['merges']):>6}  load {m['load']:.1f}")
+            f"{f(share(r, 'zh_whole', 'zh_in_text')):>7} {r['merged']:>6}  load {m['load']:.1f}")
 
 
 def main() -> None:
@@ -257,8 +264,9 @@ def main() -> None:
                        note=f"by reason {dict(m['junk_reasons'])}; before the validator "
                             f"{r['raw_junk']}/{r['raw_kps']} of the annotator's own KPs"),
                 Figure(f"{tag}: seeds/s", r["seeds"] / m["secs"], "seeds/s"),
-                Figure(f"{tag}: merge decisions", float(len(m["merges"])), "merges",
-                       note=f"by script {dict(Counter(x[0] for x in m['merges']))}"),
+                Figure(f"{tag}: merge decisions", float(r["merged"]), "merges",
+                       note=f"sampled by script {dict(Counter(x[0] for x in m['merges']))}; e.g. " + "; ".join(
+                           f"{src} -> {kp!r}" for _, src, kp in m["merges"][:3])),
             ]
             if lang == "zh":
                 figures.append(Figure(f"{tag}: Chinese KPs that are whole words", share(r, "zh_whole", "zh_in_text"),
