@@ -22,7 +22,7 @@ _NOT_PLURAL = frozenset(
     economics econometrics ethics politics statistics genetics linguistics electronics thermodynamics mechanics
     dynamics kinematics optics acoustics logistics semantics phonetics aesthetics metaphysics athletics gymnastics
     news series species means crisis thesis synthesis osmosis mitosis meiosis photosynthesis homeostasis
-    atlas iris pelvis virus status campus census corpus bonus focus fungus nucleus radius stimulus calculus
+    isosceles atlas iris pelvis virus status campus census corpus bonus focus fungus nucleus radius stimulus calculus
     apparatus sinus uterus plus minus versus thus this its his hers yours ours always perhaps whereas was has does
     is as us yes bus alias canvas texas paris arkansas kansas illinois christmas pythagoras archimedes socrates
     descartes hercules aristoteles euripides sophocles thucydides herodotus mars athens thomas james charles
