@@ -74,8 +74,9 @@ def test_prometheus_scrapes_the_pipeline_and_the_dashboard_queries_evaluate(tmp_
             "graph": {"snapshot_url": str(tmp_path / "graph"), "snapshot_every_s": 2, "snapshot_every_seeds": 10},
             "sampler": {"snapshot_store": str(tmp_path / "graph"), "refresh_s": 2, "lag_target": 4,
                         "state_path": str(tmp_path / "sampler" / "state.json")},
-            "synth": {"max_tokens": 160, "sink": {"output_dir": str(tmp_path / "dataset"), "flush_interval_s": 2,
-                                                   "state_dir": str(tmp_path / "sink-state")}},
+            "synth": {"max_tokens": 160},
+            "sink": {"output_dir": str(tmp_path / "dataset"), "flush_interval_s": 2,
+                     "state_dir": str(tmp_path / "sink-state")},
         }
         cfg_path = tmp_path / "linksyn.yaml"
         cfg_path.write_text(yaml.safe_dump(config))

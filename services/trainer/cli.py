@@ -121,8 +121,9 @@ def probe(
     """Score a model on multiple-choice benchmarks by answer log-likelihood; prints accuracy per subject group
     and overall, how often each letter was predicted, the mean probability of the right choice, and the debiased
     accuracy (the model's prior over choice positions taken out: a small model's accuracy is mostly its letter bias)."""
+    from linksyn.common.benchmarks import CHOICE_LETTERS
     from linksyn.trainer.probes import (
-        LETTERS, compare_per_question, load_benchmark, load_probe_model, parse_benchmark, score, subject_groups,
+        compare_per_question, load_benchmark, load_probe_model, parse_benchmark, score, subject_groups,
         taxonomy_labeler,
     )
     from linksyn.trainer.train import auto_device
@@ -174,7 +175,7 @@ def probe(
         for name, b in sorted(groups.items()):
             typer.echo(f"  {name:<{width}}  {b.accuracy:7.2%}  (n={b.n})")
         typer.echo(f"  {'overall':<{width}}  {res.accuracy:7.2%}  (n={res.n})")
-        letters = {LETTERS[i] if i < len(LETTERS) else str(i): k for i, k in sorted(res.predicted.items())}
+        letters = {CHOICE_LETTERS[i] if i < len(CHOICE_LETTERS) else str(i): k for i, k in sorted(res.predicted.items())}
         typer.echo("  predicted: " + ", ".join(f"{c} {k / res.n:.0%}" for c, k in letters.items())
                    + f"; mean probability of the right choice {res.mean_gold_prob:.4f}")
         typer.echo(f"  debiased (the model's prior over choice positions taken out): {res.debiased_accuracy:.2%}")

@@ -32,7 +32,10 @@ def test_probe_rejects_unknown_precision_and_missing_benchmark(tmp_path: Path, t
                                    "--precision", "fp16"])
     assert res.exit_code == 2 and "'fp16'" in res.output and "bf16" in res.output
     res = CliRunner().invoke(app, ["probe", "--benchmark", f"mmlu:{tmp_path / 'none'}", "--model", tiny_spec])
-    assert res.exit_code == 2 and "no MMLU-style .csv files" in res.output
+    assert res.exit_code == 2 and "does not exist" in res.output
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(app, ["probe", "--benchmark", f"mmlu:{tmp_path / 'empty'}", "--model", tiny_spec])
+    assert res.exit_code == 2 and "holds no .csv files" in res.output
 
 
 def test_per_question_file_and_paired_comparison_with_a_baseline(tmp_path: Path, tiny_spec: str) -> None:
