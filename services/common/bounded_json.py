@@ -28,6 +28,11 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 class BoundedJSONError(ValueError):
     """Text that is not JSON, or JSON over a limit; the message says which, without quoting the text."""
 
+    def __init__(self, message: str, pos: int | None = None) -> None:
+        super().__init__(message)
+        self.pos = pos
+        """Index in the text where a syntax error was found (None for a limit)."""
+
 
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, strict: bool = True) -> Any:
     """The JSON value in `text`; BoundedJSONError for invalid JSON, nesting over `max_depth`, a number too long to
@@ -41,7 +46,7 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, strict: bool = True)
         value = json.JSONDecoder(strict=strict).decode(text)
     except json.JSONDecodeError as e:
         where = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno} column {e.colno}"
-        raise BoundedJSONError(f"invalid JSON: {e.msg} at {where}") from None
+        raise BoundedJSONError(f"invalid JSON: {e.msg} at {where}", e.pos) from None
     except RecursionError:
         raise BoundedJSONError(f"JSON nested deeper than {max_depth} levels") from None
     except ValueError as e:  # int() past sys.get_int_max_str_digits()

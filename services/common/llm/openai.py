@@ -11,7 +11,6 @@ the config names and only ever placed in the Authorization header.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import httpx
+from linksyn.common import bounded_json
 from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.llm.config import LLMConfig
 from linksyn.common.retry import backoff_delay
@@ -55,19 +55,27 @@ def request_body(model: str, request: ChatRequest, mode: str) -> dict[str, Any]:
 
 
 def parse_reply(data: Any) -> Completion:
-    """A Completion from a chat-completions response body; raises ValueError if the body is not one."""
+    """A Completion from a chat-completions response body; raises ValueError if the body is not one. Usage counts
+    that are not non-negative integers are taken as 0 (a server's bookkeeping never fails a reply)."""
     try:
         choice = data["choices"][0]
         text = choice["message"]["content"]
     except (KeyError, IndexError, TypeError) as e:
         raise ValueError(f"reply has no choices[0].message.content ({e!r})") from e
-    usage = data.get("usage") or {}
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"reply's choices[0].message.content is a {type(text).__name__}, not text")
+    usage = data.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     return Completion(
         text=text or "",
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
+        prompt_tokens=_token_count(usage.get("prompt_tokens")),
+        completion_tokens=_token_count(usage.get("completion_tokens")),
         finish_reason=str(choice.get("finish_reason") or ""),
     )
+
+
+def _token_count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _mentions_response_format(body: str) -> bool:
@@ -243,8 +251,8 @@ class OpenAILLM(LLM):
             return _Failure(f"HTTP {resp.status_code}: {excerpt}", retryable, resp.status_code, excerpt,
                             resp.headers.get("retry-after"))
         try:
-            return parse_reply(json.loads(content))
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+            return parse_reply(bounded_json.loads(text))
+        except ValueError as e:  # not JSON, over a JSON limit, or not a chat completion
             excerpt = self._redact(text[:BODY_EXCERPT_CHARS])
             return _Failure(f"malformed reply: {e}: {excerpt}", True, resp.status_code, excerpt)
 
