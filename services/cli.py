@@ -313,7 +313,8 @@ def serve(
     config: Optional[Path] = ConfigOption,
     verbose: bool = typer.Option(True, "--verbose/--quiet", help="Log at INFO (default) or WARNING level."),
 ) -> None:
-    """Run one service as a process on the Kafka bus, with its gRPC API (+ health, reflection) and /metrics.
+    """Run one service as a process on the Kafka bus, with its gRPC API (+ health; reflection if server.reflection)
+    and /metrics.
 
     The bus is Kafka unless bus.kind is set explicitly in the config or environment. Point it at brokers with
     bus.kafka.bootstrap (LINKSYN_BUS__KAFKA__BOOTSTRAP=host:9092). Stops cleanly on SIGTERM/SIGINT: in-flight

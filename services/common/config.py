@@ -164,7 +164,8 @@ class ServerConfig(Section):
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     """Prometheus /metrics port (0 = any free port)."""
     grpc_token: SecretStr | None = None
-    """If set, every gRPC call must carry `authorization: Bearer <token>` (health checks excepted)."""
+    """If set, every gRPC call must carry `authorization: Bearer <token>` (health checks excepted). Required by a
+    trainer whose launcher is 'kubernetes' (its StartRun creates Jobs)."""
     tls_cert: str | None = None
     """PEM certificate file for gRPC TLS; with tls_key, the server only accepts TLS."""
     tls_key: str | None = None
@@ -172,6 +173,16 @@ class ServerConfig(Section):
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Largest gRPC request message the server reads (bytes); a larger one is refused with RESOURCE_EXHAUSTED
     before it is parsed. Query fields have their own, smaller limits (e.g. graph.max_kp_chars for KP texts)."""
+    max_concurrent_calls: int = Field(default=12, ge=1)
+    """API calls (every method but health and reflection) in progress at once; one more is refused at once with
+    RESOURCE_EXHAUSTED. Each holds a server thread while it runs (a snapshot stream for as long as it streams)."""
+    max_open_streams: int = Field(default=2, ge=1)
+    """Reflection streams and health Watch streams in progress at once; one more is refused with
+    RESOURCE_EXHAUSTED. Kept apart from the API calls, so streams nobody closes cannot take the threads that API
+    calls and health checks need."""
+    reflection: bool = False
+    """Serve gRPC server reflection (`grpcurl list`, `linksyn status` naming the service). Off by default; with
+    grpc_token set, reflection calls need the token like every API call."""
 
 
 class SharedConfig(Protocol):
