@@ -343,6 +343,10 @@ def serve(
     except Exception:
         bus.close()
         raise
+    if parts.token_required and cfg.server.grpc_token is None:
+        bus.close()
+        raise _fail(f"{service}: server.grpc_token (LINKSYN_SERVER__GRPC_TOKEN) must be set: {parts.token_required}",
+                    code=2)
     raise typer.Exit(run_service(parts, cfg, bus))
 
 

@@ -48,8 +48,8 @@ class LLMConfig(Section):
     threads: int | None = Field(default=None, ge=1)
     """CPU threads for the in-process engines (torch intra-op threads, llama.cpp n_threads); None = engine default."""
     allow_download: bool = False
-    """Let `hf:ORG/NAME` fetch a model from the Hugging Face Hub when it is not already in the local cache.
-    Off by default: the embedded pipeline must never touch the network."""
+    """Let `hf:ORG/NAME` and `vllm:ORG/NAME` fetch a model from the Hugging Face Hub when it is not already in the
+    local cache. Off by default: the embedded pipeline must never touch the network."""
     n_ctx: int = Field(default=4096, ge=256)
     """Context window (prompt + completion tokens) of the llama.cpp engine."""
 
