@@ -142,11 +142,16 @@ def _load_config(path: Optional[Path]) -> Any:
 
 
 def _setup_logging(verbose: bool) -> None:
+    from linksyn.common.config import URLPasswordFilter
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, URLPasswordFilter) for f in handler.filters):
+            handler.addFilter(URLPasswordFilter())
 
 
 ConfigOption = typer.Option(

@@ -6,6 +6,7 @@ the one `LinksynConfig` that a YAML file and `LINKSYN_*` environment variables f
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal, Protocol
 
@@ -194,10 +195,28 @@ class SharedConfig(Protocol):
     server: ServerConfig
 
 
-URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@")
-"""user:password@ in a URL (an `openai:` model spec, a snapshot_url such as s3:// or postgres://)."""
+URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/\s]*@")
+"""user:password@ in a URL (an `openai:` model spec, a snapshot_url such as s3:// or postgres://); the password
+runs to the last '@' before the host (an unencoded '@' in it is masked too)."""
 
 
 def redact_url_passwords(text: str) -> str:
-    """`text` with the password of every URL's user:password@ part masked (the user name stays, for debugging)."""
+    """`text` with the password of every URL's user:password@ part masked (the user name stays, for debugging).
+    Redact before cutting a text: a cut inside the password would leave no '@' to find it by."""
     return URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:**********@", text)
+
+
+class URLPasswordFilter(logging.Filter):
+    """A logging filter that masks URL passwords in every record's message and traceback (installed on the CLI's
+    log handlers: a message built from an exception or a spec is masked whatever code logged it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact_url_passwords(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_url_passwords(record.exc_text)
+        return True

@@ -29,7 +29,8 @@ class NotAllowed(ValueError):
 
 
 def _shown(value: str) -> str:
-    return repr(redact_url_passwords(value[:200]) + ("..." if len(value) > 200 else ""))
+    value = redact_url_passwords(value)
+    return repr(value[:200] + ("..." if len(value) > 200 else ""))
 
 
 def _plain(value: str, what: str) -> str:

@@ -11,16 +11,20 @@ the config names and only ever placed in the Authorization header.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 from linksyn.common import bounded_json
+from linksyn.common.config import redact_url_passwords
 from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.llm.config import LLMConfig
+from linksyn.common.llm.spec import ModelSpec, ModelSpecError
 from linksyn.common.retry import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -95,16 +99,51 @@ class _Failure:
     """The server's Retry-After header, if it sent one."""
 
 
+def api_key_env_for(base_url: str, config: LLMConfig, main: ModelSpec | None = None) -> str | None:
+    """The environment variable whose key goes to `base_url`: its entry in llm.api_keys, else llm.api_key_env when
+    this is the stage's own model (`main` None) or shares the main model's base URL; None: no key."""
+    url = base_url.rstrip("/")
+    for listed, env in config.api_keys.items():
+        if listed.rstrip("/") == url:
+            return env
+    if main is None or (main.scheme == "openai" and main.target.rstrip("/") == url):
+        return config.api_key_env
+    return None
+
+
+def check_key_transport(base_url: str, config: LLMConfig) -> None:
+    """ModelSpecError unless a key may go to `base_url`: https, or http to a loopback host, or
+    llm.allow_plaintext_api_key."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" or config.allow_plaintext_api_key:
+        return
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost"
+    try:
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if not loopback:
+        raise ModelSpecError(
+            f"an API key would be sent in clear text to {base_url!r}: use https://, unset the key for this endpoint "
+            "(llm.api_key_env / llm.api_keys), or set llm.allow_plaintext_api_key"
+        )
+
+
 class OpenAILLM(LLM):
     """Client of an OpenAI-compatible server."""
 
-    def __init__(self, base_url: str, model: str, config: LLMConfig | None = None) -> None:
+    def __init__(self, base_url: str, model: str, config: LLMConfig | None = None,
+                 api_key_env: str | None = None) -> None:
+        """`api_key_env`: the variable holding this endpoint's key (see api_key_env_for); None = no key."""
         super().__init__()
         self.config = config or LLMConfig()
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.model_name = f"openai:{model}"
-        self.__api_key = os.environ.get(self.config.api_key_env) or None
+        self.__api_key = (os.environ.get(api_key_env) or None) if api_key_env else None
+        if self.__api_key:
+            check_key_transport(self.base_url, self.config)
         mode = self.config.structured_output
         self._mode_index = 0 if mode == "auto" else STRUCTURED_MODES.index(mode)
         self._auto = mode == "auto"
@@ -116,7 +155,8 @@ class OpenAILLM(LLM):
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"OpenAILLM(base_url={self.base_url!r}, model={self.model!r}, api_key={'set' if self.__api_key else 'unset'})"
+        url = redact_url_passwords(self.base_url)
+        return f"OpenAILLM(base_url={url!r}, model={self.model!r}, api_key={'set' if self.__api_key else 'unset'})"
 
     @property
     def structured_mode(self) -> str:

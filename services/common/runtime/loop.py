@@ -32,7 +32,7 @@ from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from linksyn.common.bus.base import Bus, Consumer, Message, TopicPartition
-from linksyn.common.config import RuntimeConfig, TopicsConfig
+from linksyn.common.config import RuntimeConfig, TopicsConfig, redact_url_passwords
 from linksyn.common.retry import backoff_delay
 from linksyn.common.runtime.metrics import ConsumerMetrics
 from linksyn.common.runtime.offsets import OffsetTracker
@@ -54,8 +54,8 @@ MAX_ERROR_CHARS = 4000
 
 
 def describe_error(e: BaseException) -> str:
-    """`Type: message`, as the dead letter and the logs show it."""
-    text = str(e)
+    """`Type: message`, as the dead letter and the logs show it (URL passwords masked)."""
+    text = redact_url_passwords(str(e))
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
@@ -441,7 +441,7 @@ class ConsumerLoop:
         heapq.heappush(self._retries, item)
 
     def _dead_letter(self, m: Message, error: str, attempts: int) -> None:
-        error = error[:MAX_ERROR_CHARS]
+        error = redact_url_passwords(error)[:MAX_ERROR_CHARS]
         dl = records_pb2.DeadLetter(
             topic=m.topic,
             partition=m.partition,
