@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors (a typo must not be silently ignored)."""
+    """Base of every config section: unknown keys are errors (a typo must not be silently ignored), and so are
+    infinite and NaN numbers (no setting means one; a NaN share or exponent would poison every computation)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TopicsConfig(Section):
