@@ -138,8 +138,9 @@ class RuntimeConfig(Section):
     """How often finished offsets are committed."""
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
     """Records larger than this (bytes) are dead-lettered unread, with the reason "record of N bytes exceeds
-    runtime.max_record_bytes=M" and only their first M bytes copied, so the dead letter itself fits where records
-    fit. Also the largest seed row `linksyn run`/`push` accept. Keep it below the brokers' message.max.bytes."""
+    runtime.max_record_bytes=M". Every dead letter, key and error included, is cut to fit this size, so it fits
+    where records fit. Also the largest seed row `linksyn run`/`push` accept. Keep it below the brokers'
+    message.max.bytes."""
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM, how long in-flight work may take to finish before it is handed back uncommitted."""
     stages: dict[StageName, StageRuntime] = {}
