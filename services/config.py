@@ -99,7 +99,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LinksynConfig:
     except ValidationError as e:
         where = f" in {str(path)!r}" if path else ""
         lines = [f"  {'.'.join(str(x) for x in err['loc'])}: {err['msg']}{_got(err)}" for err in e.errors()]
-        raise ConfigError(f"invalid configuration{where}:\n" + "\n".join(lines)) from None
+        raise ConfigError(redact_url_passwords(f"invalid configuration{where}:\n" + "\n".join(lines))) from None
 
 
 SECRET_NAME_PARTS = frozenset({"password", "passwd", "token", "secret", "key", "credentials"})

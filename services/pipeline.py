@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from linksyn import registry
 from linksyn.common.bus.base import Bus, TopicPartition
+from linksyn.common.config import redact_url_passwords
 from linksyn.common.runtime.host import ServiceHost, consumer_group
 from linksyn.common.runtime.parts import ServiceParts
 from linksyn.config import LinksynConfig
@@ -570,6 +571,8 @@ def run_pipeline(
         bus.close()
     path = out_dir / "report.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Errors quote what failed (a model spec, a URL): whatever a stage put there, no URL password is written.
+    text = redact_url_passwords(json.dumps(report, indent=2, ensure_ascii=False))
+    tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(path)
-    return report
+    return json.loads(text)

@@ -158,6 +158,24 @@ def test_run_summary_lists_what_a_stage_dropped_and_why(test_stages, tmp_path: P
     assert "dropped: poison=1" in result.output
 
 
+def test_run_rejects_every_hostile_seed_row_and_goes_on(test_stages, tmp_path: Path):
+    """Issue 21: one crafted row (100,000-deep JSON, a lone surrogate, a 5000-digit number; a CSV field over
+    128 KiB) used to end the whole run."""
+    from tests.hostile_inputs import CSV_FIELD_OVER_128K, GOOD_ROW, JSONL_ROWS
+
+    jsonl = tmp_path / "seeds.jsonl"
+    jsonl.write_text("".join(f"{json.dumps(GOOD_ROW)}\n{row}\n" for row in JSONL_ROWS.values()), encoding="utf-8")
+    csv_file = tmp_path / "wide_test.csv"
+    csv_file.write_text(f'"{CSV_FIELD_OVER_128K}",a,b,c,d,A\nq,a,b,c,d,B\n', encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("run", "--seeds", str(csv_file), "--seeds", str(jsonl), "--out", str(out), "--stages", "annotate",
+                    "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["seeds_in"] == 2 + len(JSONL_ROWS)
+    assert sorted(r["line"] for r in report["seeds_rejected"]["rows"]) == list(range(2, 2 * len(JSONL_ROWS) + 1, 2))
+
+
 def test_run_exits_1_when_a_stage_fails(test_stages, tmp_path: Path):
     result = invoke("run", "--seeds", str(SEEDS / "gsm8k.jsonl"), "--out", str(tmp_path), "--stages", "broken_build")
     assert result.exit_code == 1

@@ -6,6 +6,7 @@ the one `LinksynConfig` that a YAML file and `LINKSYN_*` environment variables f
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal, Protocol
 
@@ -13,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors (a typo must not be silently ignored)."""
+    """Base of every config section: unknown keys are errors (a typo must not be silently ignored), and so are
+    infinite and NaN numbers (no setting means one; a NaN share or exponent would poison every computation)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TopicsConfig(Section):
@@ -136,8 +138,9 @@ class RuntimeConfig(Section):
     """How often finished offsets are committed."""
     max_record_bytes: int = Field(default=1_000_000, ge=1024)
     """Records larger than this (bytes) are dead-lettered unread, with the reason "record of N bytes exceeds
-    runtime.max_record_bytes=M" and only their first M bytes copied, so the dead letter itself fits where records
-    fit. Also the largest seed row `linksyn run`/`push` accept. Keep it below the brokers' message.max.bytes."""
+    runtime.max_record_bytes=M". Every dead letter, key and error included, is cut to fit this size, so it fits
+    where records fit. Also the largest seed row `linksyn run`/`push` accept. Keep it below the brokers'
+    message.max.bytes."""
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM, how long in-flight work may take to finish before it is handed back uncommitted."""
     stages: dict[StageName, StageRuntime] = {}
@@ -164,7 +167,8 @@ class ServerConfig(Section):
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     """Prometheus /metrics port (0 = any free port)."""
     grpc_token: SecretStr | None = None
-    """If set, every gRPC call must carry `authorization: Bearer <token>` (health checks excepted)."""
+    """If set, every gRPC call must carry `authorization: Bearer <token>` (health checks excepted). Required by a
+    trainer whose launcher is 'kubernetes' (its StartRun creates Jobs)."""
     tls_cert: str | None = None
     """PEM certificate file for gRPC TLS; with tls_key, the server only accepts TLS."""
     tls_key: str | None = None
@@ -172,6 +176,16 @@ class ServerConfig(Section):
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Largest gRPC request message the server reads (bytes); a larger one is refused with RESOURCE_EXHAUSTED
     before it is parsed. Query fields have their own, smaller limits (e.g. graph.max_kp_chars for KP texts)."""
+    max_concurrent_calls: int = Field(default=12, ge=1)
+    """API calls (every method but health and reflection) in progress at once; one more is refused at once with
+    RESOURCE_EXHAUSTED. Each holds a server thread while it runs (a snapshot stream for as long as it streams)."""
+    max_open_streams: int = Field(default=2, ge=1)
+    """Reflection streams and health Watch streams in progress at once; one more is refused with
+    RESOURCE_EXHAUSTED. Kept apart from the API calls, so streams nobody closes cannot take the threads that API
+    calls and health checks need."""
+    reflection: bool = False
+    """Serve gRPC server reflection (`grpcurl list`, `linksyn status` naming the service). Off by default; with
+    grpc_token set, reflection calls need the token like every API call."""
 
 
 class SharedConfig(Protocol):
@@ -183,10 +197,28 @@ class SharedConfig(Protocol):
     server: ServerConfig
 
 
-URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@")
-"""user:password@ in a URL (an `openai:` model spec, a snapshot_url such as s3:// or postgres://)."""
+URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/\s]*@")
+"""user:password@ in a URL (an `openai:` model spec, a snapshot_url such as s3:// or postgres://); the password
+runs to the last '@' before the host (an unencoded '@' in it is masked too)."""
 
 
 def redact_url_passwords(text: str) -> str:
-    """`text` with the password of every URL's user:password@ part masked (the user name stays, for debugging)."""
+    """`text` with the password of every URL's user:password@ part masked (the user name stays, for debugging).
+    Redact before cutting a text: a cut inside the password would leave no '@' to find it by."""
     return URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:**********@", text)
+
+
+class URLPasswordFilter(logging.Filter):
+    """A logging filter that masks URL passwords in every record's message and traceback (installed on the CLI's
+    log handlers: a message built from an exception or a spec is masked whatever code logged it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact_url_passwords(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_url_passwords(record.exc_text)
+        return True

@@ -7,6 +7,7 @@ anything that cannot be repaired raises `ReplyError` with the offending value, a
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,18 +126,19 @@ def validate_kps(raw: Any, limits: ReplyLimits, repairs: list[str]) -> list[str]
 
 def validate_difficulty(raw: Any, repairs: list[str]) -> int:
     """A grade (MIN_GRADE..MAX_GRADE); numbers outside are clamped, non-numbers rejected."""
-    value: float
     if isinstance(raw, bool) or raw is None:
         raise ReplyError(f"difficulty must be an integer {MIN_GRADE}-{MAX_GRADE}, got {raw!r}")
-    if isinstance(raw, (int, float)):
+    if isinstance(raw, int):
+        level = raw
+    elif isinstance(raw, float) or (isinstance(raw, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", raw)):
         value = float(raw)
-    elif isinstance(raw, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", raw):
-        value = float(raw)
+        if not math.isfinite(value):  # inf, nan, or a numeral too long for a float
+            raise ReplyError(f"difficulty must be an integer {MIN_GRADE}-{MAX_GRADE}, got {raw!r:.60}")
+        level = int(round(value))
     else:
         raise ReplyError(f"difficulty must be an integer {MIN_GRADE}-{MAX_GRADE}, got {raw!r:.60}")
-    level = int(round(value))
     if not MIN_GRADE <= level <= MAX_GRADE:
-        repairs.append(f"difficulty {raw!r} clamped to {MIN_GRADE}-{MAX_GRADE}")
+        repairs.append(f"difficulty {raw!r:.60} clamped to {MIN_GRADE}-{MAX_GRADE}")
         level = min(MAX_GRADE, max(MIN_GRADE, level))
     return level
 

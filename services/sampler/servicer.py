@@ -8,6 +8,7 @@ import grpc
 from linksyn.common.grades import GRADE_KEYS
 from linksyn.common.runtime.stats import RuntimeStats
 from linksyn.sampler.live import SERVICE, LiveSampler
+from linksyn.sampler.targets import check_shares
 from linksyn.v1 import sampler_pb2, sampler_pb2_grpc
 
 MAX_PREVIEW = 10_000
@@ -24,12 +25,13 @@ class SamplerServicer(RuntimeStats, sampler_pb2_grpc.SamplerServiceServicer):
 
     def SetTargets(self, request: sampler_pb2.Targets, context):
         params = {k: getattr(request, k) for k in ("alpha", "beta", "gamma", "eta") if request.HasField(k)}
-        bad = [k for k, v in [*request.discipline.items(), *request.difficulty.items()] if v < 0]
-        if bad or set(request.difficulty) - set(GRADE_KEYS):
+        unknown = sorted(set(request.difficulty) - set(GRADE_KEYS))
+        if unknown:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"shares must be >= 0 and difficulty keys grades {', '.join(GRADE_KEYS)}; got "
-                          f"{dict(request.discipline)} {dict(request.difficulty)}")
+                          f"difficulty keys must be grades {', '.join(GRADE_KEYS)}; got {unknown[:10]}")
         try:
+            check_shares("discipline", dict(request.discipline))
+            check_shares("difficulty", dict(request.difficulty))
             t = self.live.set_targets(dict(request.discipline), dict(request.difficulty), **params)
         except ValueError as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))

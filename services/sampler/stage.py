@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from linksyn.common.bus.base import Message
-from linksyn.common.runtime.stage import Result, decode_batch, protobuf_decoder
+from linksyn.common.runtime.stage import MalformedRecord, Result, decode_batch, protobuf_decoder
 from linksyn.sampler.live import LiveSampler
 from linksyn.v1 import records_pb2
 
-decode_probe_report = protobuf_decoder(records_pb2.ProbeReport)
+def check_probe_report(report: records_pb2.ProbeReport) -> None:
+    """A report whose accuracies or deficits are not finite would poison the targets: refuse it (dead letter)."""
+    for b in report.buckets:
+        if not (math.isfinite(b.accuracy) and math.isfinite(b.deficit)):
+            raise MalformedRecord(f"probe bucket {b.discipline!r:.60}/{b.difficulty} has accuracy {b.accuracy} and "
+                                  f"deficit {b.deficit}: both must be finite", "not_finite")
+
+
+decode_probe_report = protobuf_decoder(records_pb2.ProbeReport, check_probe_report)
 
 
 class ProbesStage:

@@ -7,6 +7,7 @@ normalised over the classes present; a present class missing from a non-empty di
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal
 
@@ -20,6 +21,13 @@ class Targets:
     discipline: dict[str, float] = field(default_factory=dict)
     difficulty: dict[str, float] = field(default_factory=dict)
     default: Literal["uniform", "natural"] = "uniform"
+
+
+def check_shares(attribute: str, shares: dict[str, float]) -> None:
+    """ValueError unless every share is a finite number >= 0 (a NaN or infinite share poisons the normalisation)."""
+    bad = {k: v for k, v in shares.items() if not (math.isfinite(v) and v >= 0)}
+    if bad:
+        raise ValueError(f"{attribute} shares must be finite numbers >= 0; got {dict(list(bad.items())[:10])}")
 
 
 def resolve_shares(

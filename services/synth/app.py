@@ -17,7 +17,7 @@ def build(cfg: SynthConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
     """The synth service: consumes paths, produces synth-qa. The bus is the loop's; the stage never touches it."""
     topics = shared.bus.topics
     generator = load_llm(cfg.model, cfg.llm)
-    refiner = load_llm(cfg.refiner_model, cfg.llm) if cfg.refiner_model else None
+    refiner = load_llm(cfg.refiner_model, cfg.llm, main_model=cfg.model) if cfg.refiner_model else None
     stage = SynthStage(Synthesizer(cfg, generator, refiner), topics.paths, topics.synth_qa)
 
     def close() -> None:

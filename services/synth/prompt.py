@@ -5,11 +5,15 @@ the per-request task text with `$placeholders` (string.Template). A request is
   system: the instruction (identical for every request of a template, so an engine's prefix cache reuses it)
   user:   the task text, then the seeds last, each in a numbered `<seed id="N">` block.
 Seed text is data: anything in it that could open or close a seed block is escaped, so a seed cannot end its block
-and speak as the task; the instruction says so too.
+and speak as the task; the instruction says so too. The task's own values (a path's discipline and knowledge points,
+which come from records and, through extraction, from seed text) are data as well: each is shown as a JSON string
+or array (quotes, newlines and control characters escaped, so it cannot end its line and read as a line of the
+task), seed tags escaped, cut to a bounded length.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import dataclass
@@ -24,6 +28,10 @@ TASK_MARKER = "=== task ==="
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 # Anything that looks like a seed(s) tag, however spaced or cased: "<seed", "</ seeds", "< SEED".
 _TAG_LIKE = re.compile(r"<(\s*/?\s*seeds?\b)", re.IGNORECASE)
+MAX_TASK_TEXT_CHARS = 200
+"""Longest text value (a discipline, one knowledge point) shown in a task."""
+MAX_TASK_LIST_ITEMS = 16
+"""Most items of a list value (knowledge points) shown in a task."""
 
 def qa_schema(
     max_question_chars: int = 4000, max_answer_chars: int = 4000, max_rationale_chars: int = 2000, max_kps: int = 5
@@ -95,9 +103,10 @@ class PromptTemplate:
         return cls(name, version, head.strip(), tail.strip())
 
     def render(self, seeds: Sequence[str], **values: Any) -> tuple[dict[str, str], ...]:
-        """The chat messages: instruction as system, then task text and the delimited seeds as user."""
+        """The chat messages: instruction as system, then task text (its values shown as data, see task_value) and
+        the delimited seeds as user."""
         try:
-            task = string.Template(self.task).substitute({k: str(v) for k, v in values.items()})
+            task = string.Template(self.task).substitute({k: task_value(v) for k, v in values.items()})
         except KeyError as e:
             raise PromptError(f"prompt {self.id} needs a value for ${e.args[0]}; got {sorted(values)}") from None
         blocks = "\n".join(seed_block(i + 1, s) for i, s in enumerate(seeds))
@@ -116,6 +125,20 @@ def _read_template(directory: str, name: str, version: str) -> PromptTemplate:
 def load_template(name: str, version: str = "v1", directory: str | Path | None = None) -> PromptTemplate:
     """Read `<directory>/<name>-<version>.md` (default: the shipped prompts); cached."""
     return _read_template(str(directory or PROMPTS_DIR), name, version)
+
+
+def task_value(value: Any) -> str:
+    """A placeholder value as a task shows it: a number as it is; text as one JSON string, seed tags escaped, cut
+    to MAX_TASK_TEXT_CHARS; a list or tuple as a JSON array of at most MAX_TASK_LIST_ITEMS such strings."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return json.dumps([_task_text(v) for v in value[:MAX_TASK_LIST_ITEMS]], ensure_ascii=False)
+    return json.dumps(_task_text(value), ensure_ascii=False)
+
+
+def _task_text(value: Any) -> str:
+    return escape_seed_text(str(value)[:MAX_TASK_TEXT_CHARS])
 
 
 def escape_seed_text(text: str) -> str:

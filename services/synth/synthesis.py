@@ -138,7 +138,7 @@ class Synthesizer:
             raise ValueError(f"path {path.id!r} has no seeds")
         seeds = list(path.seeds)
         discipline = self._discipline(path)
-        kps = ", ".join(path.kps) or ", ".join(dict.fromkeys(k for s in seeds for k in s.kps))
+        kps = list(path.kps) or list(dict.fromkeys(k for s in seeds for k in s.kps))
         t = self.templates[mode]
         rid = f"{path.id}:{mode}"
         if mode == "link":

@@ -31,4 +31,6 @@ def build(cfg: TrainerConfig, shared: SharedConfig, bus: Bus) -> ServiceParts:
         servicers=[(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, TrainerServicer(controller))],
         service_names=["linksyn.v1.TrainerService"],
         close=controller.close,
+        token_required="trainer.launcher is 'kubernetes', so StartRun creates Jobs in the cluster"
+        if cfg.launcher == "kubernetes" else None,
     )

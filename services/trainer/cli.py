@@ -41,7 +41,7 @@ def train(
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": max_steps})})
     device = auto_device(cfg.device)
     typer.echo(f"loading {model} on {device} ...", err=True)
-    mdl, tok = load_trainable(model, device)
+    mdl, tok = load_trainable(model, device, allow_download=cfg.allow_download)
     total = cfg.train.max_steps
 
     def on_log(entry) -> None:
@@ -146,7 +146,7 @@ def probe(
         raise typer.Exit(2)
     typer.echo(f"loading {model} on {device} ({precision}) ...", err=True)
     try:
-        mdl, tok = load_probe_model(model, precision, device)
+        mdl, tok = load_probe_model(model, precision, device, allow_download=cfg.allow_download)
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)

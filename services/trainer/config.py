@@ -103,6 +103,9 @@ class JobConfig(Section):
     """Service account of the pods."""
     backoff_limit: int = Field(default=2, ge=0)
     """Pod retries before the Job fails (runs resume from their last checkpoint)."""
+    labels: dict[str, str] = {}
+    """Extra labels of the Job's pods (the chart sets app.kubernetes.io/instance, so the release's NetworkPolicies
+    cover them)."""
 
 
 class TrainerConfig(Section):
@@ -128,3 +131,12 @@ class TrainerConfig(Section):
     """The service starts a run once this many new QA tokens (approximate: characters / 4) arrived."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Training device ('auto' = CUDA when available)."""
+    allowed_models: list[str] = []
+    """Model specs a StartRun or Probe request may name besides trainer.model (e.g. 'hf:Qwen/Qwen2.5-0.5B'); an hf:
+    path under an allowed root (an earlier run's checkpoint) is allowed too. Anything else is INVALID_ARGUMENT."""
+    allowed_roots: list[str] = []
+    """Folders (or URL prefixes such as s3://bucket/data) a request's data, hf: model paths and benchmark folders
+    must lie under, besides trainer.dataset and trainer.out_dir (`..` and, in-process, symbolic links resolved)."""
+    allow_download: bool = False
+    """Let a hub id (hf:ORG/NAME) be fetched from the Hugging Face Hub when it is not in the local cache (training
+    and probes). Off by default: nothing is downloaded unless asked for."""

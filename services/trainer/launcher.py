@@ -3,6 +3,10 @@
 `job_manifest` is pure (a dict the API server accepts: tests validate it with kubernetes-validate);
 `KubernetesLauncher` sends it with the official `kubernetes` client and reads the Job's status back.
 Multi-node runs use an Indexed Job: pod index = torchrun node rank, pod 0's stable hostname is the rendezvous.
+
+No shell runs: the container's command is torchrun's argv, and the pod index reaches torchrun as PET_NODE_RANK (its
+--node-rank from the environment) through the downward API. Kubernetes still expands $(VAR) in args, so every '$'
+of a request's text is doubled ('$$' is a literal '$').
 """
 
 from __future__ import annotations
@@ -13,6 +17,13 @@ from typing import Any
 from linksyn.trainer.config import JobConfig
 
 _DNS = re.compile(r"[^a-z0-9-]+")
+COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+"""Where an Indexed Job's pod finds its index (the downward API)."""
+
+
+def _literal(arg: str) -> str:
+    """`arg` as Kubernetes passes it on literally: $(VAR) references in args are expanded, '$$' is a '$'."""
+    return arg.replace("$", "$$")
 
 
 def job_name(run_id: str) -> str:
@@ -30,14 +41,13 @@ def job_manifest(run_id: str, cfg: JobConfig, model: str, data: str, out_dir: st
         "torchrun",
         f"--nnodes={cfg.nodes}",
         f"--nproc-per-node={nproc}",
-        "--node-rank=${JOB_COMPLETION_INDEX:-0}",  # the Indexed Job's pod index, expanded by the shell
         f"--master-addr={name}-0.{name}",
         "--master-port=29500",
         "--no-python", "linksyn",
         "train", "--data", data, "--model", model, "--out", out_dir, "--run-id", run_id,
         "--max-steps", str(max_steps),
     ]
-    labels = {"app.kubernetes.io/name": "linksyn", "app.kubernetes.io/component": "training",
+    labels = {**cfg.labels, "app.kubernetes.io/name": "linksyn", "app.kubernetes.io/component": "training",
               "linksyn.io/run-id": _DNS.sub("-", run_id.lower())[:63].strip("-")}
     resources: dict[str, Any] = {"requests": {"cpu": cfg.cpu, "memory": cfg.memory}}
     if cfg.gpus_per_pod:
@@ -45,7 +55,12 @@ def job_manifest(run_id: str, cfg: JobConfig, model: str, data: str, out_dir: st
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}},
                                      {"name": "shm", "emptyDir": {"medium": "Memory"}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "shm", "mountPath": "/dev/shm"}]
-    env = [{"name": "HF_HOME", "value": "/tmp/hf"}, {"name": "PYTHONUNBUFFERED", "value": "1"}]
+    env: list[dict[str, Any]] = [
+        {"name": "PET_NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
+        {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only: caches go to the emptyDir
+        {"name": "HF_HOME", "value": "/tmp/hf"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
     if cfg.data_pvc:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": cfg.data_pvc}})
         mounts.append({"name": "data", "mountPath": "/var/lib/linksyn"})
@@ -56,18 +71,21 @@ def job_manifest(run_id: str, cfg: JobConfig, model: str, data: str, out_dir: st
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "subdomain": name,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,  # training never talks to the API server
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
         "nodeSelector": dict(cfg.node_selector),
         "tolerations": [dict(t) for t in cfg.tolerations],
         "containers": [{
             "name": "train",
             "image": cfg.image,
-            "command": ["/bin/sh", "-c"],
-            "args": [" ".join(torchrun)],
+            "command": [torchrun[0]],
+            "args": [_literal(a) for a in torchrun[1:]],
             "env": env,
             "resources": resources,
             "volumeMounts": mounts,
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
         }],
         "volumes": volumes,
     }

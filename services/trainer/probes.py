@@ -163,14 +163,15 @@ def continuations(q: MCQuestion) -> list[str]:
 
 
 # -- the probed model -----------------------------------------------------------------------------------------------
-def load_probe_model(spec: str, precision: str = "fp32", device: torch.device | str = "cpu") -> tuple[Any, Any]:
+def load_probe_model(spec: str, precision: str = "fp32", device: torch.device | str = "cpu",
+                     allow_download: bool = False) -> tuple[Any, Any]:
     """(model, tokenizer) to score with: the model spec loaded as for training, cast to the probe precision."""
     from linksyn.trainer.train import load_trainable
 
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     if precision not in dtypes:
         raise ValueError(f"probe precision {precision!r}: expected one of {sorted(dtypes)}")
-    model, tok = load_trainable(spec, device)
+    model, tok = load_trainable(spec, device, allow_download=allow_download)
     return model.to(dtypes[precision]).eval(), tok
 
 

@@ -1,4 +1,5 @@
-"""gRPC TrainerService: thin; the logic is in RunController and probes."""
+"""gRPC TrainerService: thin; the logic is in RunController and probes. StartRun and Probe return at once (the job
+runs in the background); RunStatus polls it."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from typing import Any, Mapping
 
 import grpc
 from linksyn.common.runtime.stats import RuntimeStats
-from linksyn.trainer.runs import RunController, RunInfo, probe_checkpoint
+from linksyn.trainer.runs import RunController, RunInfo
 from linksyn.v1 import trainer_pb2, trainer_pb2_grpc
 
 
 def _state(info: RunInfo) -> trainer_pb2.RunState:
-    return trainer_pb2.RunState(run_id=info.run_id, state=info.state, step=info.step, max_steps=info.max_steps,
-                                loss=info.loss, tokens_per_s=info.tokens_per_s, checkpoint=info.checkpoint,
-                                error=info.error)
+    state = trainer_pb2.RunState(run_id=info.run_id, state=info.state, step=info.step, max_steps=info.max_steps,
+                                 loss=info.loss, tokens_per_s=info.tokens_per_s, checkpoint=info.checkpoint,
+                                 error=info.error, kind=info.kind)
+    if info.report is not None:
+        state.probe_report.CopyFrom(info.report)
+    return state
 
 
 class TrainerServicer(RuntimeStats, trainer_pb2_grpc.TrainerServiceServicer):
@@ -30,7 +34,7 @@ class TrainerServicer(RuntimeStats, trainer_pb2_grpc.TrainerServiceServicer):
             return _state(self.controller.start(request.model, request.data, int(request.max_steps)))
         except RuntimeError as e:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
-        except (ValueError, FileNotFoundError) as e:
+        except ValueError as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
 
     def RunStatus(self, request, context):  # noqa: N802
@@ -40,13 +44,9 @@ class TrainerServicer(RuntimeStats, trainer_pb2_grpc.TrainerServiceServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, str(e))
 
     def Probe(self, request, context):  # noqa: N802
-        cfg = self.controller.cfg
-        if request.benchmarks:
-            cfg = cfg.model_copy(update={"probe": cfg.probe.model_copy(update={"benchmarks": list(request.benchmarks)})})
-        if not cfg.probe.benchmarks:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no benchmarks: pass some or set trainer.probe.benchmarks")
         try:
-            report, _ = probe_checkpoint(request.checkpoint or cfg.model, cfg, run_id="probe")
-        except (ValueError, FileNotFoundError) as e:
+            return _state(self.controller.probe(request.checkpoint, list(request.benchmarks)))
+        except RuntimeError as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except ValueError as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        return report

@@ -48,8 +48,9 @@ class RunResult:
     stopped_early: bool = False
 
 
-def load_trainable(spec: str, device: torch.device | str = "cpu") -> tuple[Any, Any]:
-    """(model, tokenizer) in float32 from a model spec ('embedded', 'hf:PATH_OR_ID', 'hf:FILE.gguf')."""
+def load_trainable(spec: str, device: torch.device | str = "cpu", allow_download: bool = False) -> tuple[Any, Any]:
+    """(model, tokenizer) in float32 from a model spec ('embedded', 'hf:PATH_OR_ID', 'hf:FILE.gguf'). A hub id is
+    read from the local Hugging Face cache only, unless `allow_download` (trainer.allow_download)."""
     from linksyn.common.llm.spec import (
         EMBEDDED,
         ModelSpecError,
@@ -65,10 +66,14 @@ def load_trainable(spec: str, device: torch.device | str = "cpu") -> tuple[Any, 
 
     src = plain_source(resolve_hf_source(EMBEDDED if ms.scheme == EMBEDDED else ms.target, spec))
     kw: dict[str, Any] = {"gguf_file": src.gguf_file} if src.gguf_file else {}
-    if src.local:
-        kw["local_files_only"] = True
-    tok = AutoTokenizer.from_pretrained(src.path, **kw)
-    model = AutoModelForCausalLM.from_pretrained(src.path, dtype=torch.float32, **kw)
+    kw["local_files_only"] = src.local or not allow_download
+    try:
+        tok = AutoTokenizer.from_pretrained(src.path, **kw)
+        model = AutoModelForCausalLM.from_pretrained(src.path, dtype=torch.float32, **kw)
+    except OSError as e:
+        hint = "" if src.local or allow_download else (
+            " (a hub id is only read from the local HF cache unless trainer.allow_download is on)")
+        raise ModelSpecError(f"model spec {spec!r}: could not load {src.path!r}{hint}: {e}") from e
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model.to(device), tok

@@ -26,7 +26,7 @@ from linksyn.v1 import common_pb2 as linksyn_dot_v1_dot_common__pb2
 from linksyn.v1 import records_pb2 as linksyn_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18linksyn/v1/trainer.proto\x12\nlinksyn.v1\x1a\x17linksyn/v1/common.proto\x1a\x18linksyn/v1/records.proto\"A\n\x0fStartRunRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\tmax_steps\x18\x03 \x01(\x03\"\"\n\x10RunStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x91\x01\n\x08RunState\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\x11\n\tmax_steps\x18\x04 \x01(\x03\x12\x0c\n\x04loss\x18\x05 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x06 \x01(\x01\x12\x12\n\ncheckpoint\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\"6\n\x0cProbeRequest\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x12\n\nbenchmarks\x18\x02 \x03(\t2\x87\x02\n\x0eTrainerService\x12\x39\n\x05Stats\x12\x18.linksyn.v1.StatsRequest\x1a\x16.linksyn.v1.StatsReply\x12=\n\x08StartRun\x12\x1b.linksyn.v1.StartRunRequest\x1a\x14.linksyn.v1.RunState\x12?\n\tRunStatus\x12\x1c.linksyn.v1.RunStatusRequest\x1a\x14.linksyn.v1.RunState\x12:\n\x05Probe\x12\x18.linksyn.v1.ProbeRequest\x1a\x17.linksyn.v1.ProbeReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18linksyn/v1/trainer.proto\x12\nlinksyn.v1\x1a\x17linksyn/v1/common.proto\x1a\x18linksyn/v1/records.proto\"A\n\x0fStartRunRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\tmax_steps\x18\x03 \x01(\x03\"\"\n\x10RunStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\xce\x01\n\x08RunState\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\x11\n\tmax_steps\x18\x04 \x01(\x03\x12\x0c\n\x04loss\x18\x05 \x01(\x01\x12\x14\n\x0ctokens_per_s\x18\x06 \x01(\x01\x12\x12\n\ncheckpoint\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x0c\n\x04kind\x18\t \x01(\t\x12-\n\x0cprobe_report\x18\n \x01(\x0b\x32\x17.linksyn.v1.ProbeReport\"6\n\x0cProbeRequest\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x12\n\nbenchmarks\x18\x02 \x03(\t2\x84\x02\n\x0eTrainerService\x12\x39\n\x05Stats\x12\x18.linksyn.v1.StatsRequest\x1a\x16.linksyn.v1.StatsReply\x12=\n\x08StartRun\x12\x1b.linksyn.v1.StartRunRequest\x1a\x14.linksyn.v1.RunState\x12?\n\tRunStatus\x12\x1c.linksyn.v1.RunStatusRequest\x1a\x14.linksyn.v1.RunState\x12\x37\n\x05Probe\x12\x18.linksyn.v1.ProbeRequest\x1a\x14.linksyn.v1.RunStateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,9 +38,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNSTATUSREQUEST']._serialized_start=158
   _globals['_RUNSTATUSREQUEST']._serialized_end=192
   _globals['_RUNSTATE']._serialized_start=195
-  _globals['_RUNSTATE']._serialized_end=340
-  _globals['_PROBEREQUEST']._serialized_start=342
-  _globals['_PROBEREQUEST']._serialized_end=396
-  _globals['_TRAINERSERVICE']._serialized_start=399
-  _globals['_TRAINERSERVICE']._serialized_end=662
+  _globals['_RUNSTATE']._serialized_end=401
+  _globals['_PROBEREQUEST']._serialized_start=403
+  _globals['_PROBEREQUEST']._serialized_end=457
+  _globals['_TRAINERSERVICE']._serialized_start=460
+  _globals['_TRAINERSERVICE']._serialized_end=720
 # @@protoc_insertion_point(module_scope)

@@ -3,8 +3,8 @@ from linksyn.v1 import records_pb2 as _records_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -25,7 +25,7 @@ class RunStatusRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class RunState(_message.Message):
-    __slots__ = ("run_id", "state", "step", "max_steps", "loss", "tokens_per_s", "checkpoint", "error")
+    __slots__ = ("run_id", "state", "step", "max_steps", "loss", "tokens_per_s", "checkpoint", "error", "kind", "probe_report")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,8 @@ class RunState(_message.Message):
     TOKENS_PER_S_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROBE_REPORT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     state: str
     step: int
@@ -42,7 +44,9 @@ class RunState(_message.Message):
     tokens_per_s: float
     checkpoint: str
     error: str
-    def __init__(self, run_id: _Optional[str] = ..., state: _Optional[str] = ..., step: _Optional[int] = ..., max_steps: _Optional[int] = ..., loss: _Optional[float] = ..., tokens_per_s: _Optional[float] = ..., checkpoint: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    kind: str
+    probe_report: _records_pb2.ProbeReport
+    def __init__(self, run_id: _Optional[str] = ..., state: _Optional[str] = ..., step: _Optional[int] = ..., max_steps: _Optional[int] = ..., loss: _Optional[float] = ..., tokens_per_s: _Optional[float] = ..., checkpoint: _Optional[str] = ..., error: _Optional[str] = ..., kind: _Optional[str] = ..., probe_report: _Optional[_Union[_records_pb2.ProbeReport, _Mapping]] = ...) -> None: ...
 
 class ProbeRequest(_message.Message):
     __slots__ = ("checkpoint", "benchmarks")

@@ -4,7 +4,6 @@ import grpc
 import warnings
 
 from linksyn.v1 import common_pb2 as linksyn_dot_v1_dot_common__pb2
-from linksyn.v1 import records_pb2 as linksyn_dot_v1_dot_records__pb2
 from linksyn.v1 import trainer_pb2 as linksyn_dot_v1_dot_trainer__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -54,7 +53,7 @@ class TrainerServiceStub:
         self.Probe = channel.unary_unary(
                 '/linksyn.v1.TrainerService/Probe',
                 request_serializer=linksyn_dot_v1_dot_trainer__pb2.ProbeRequest.SerializeToString,
-                response_deserializer=linksyn_dot_v1_dot_records__pb2.ProbeReport.FromString,
+                response_deserializer=linksyn_dot_v1_dot_trainer__pb2.RunState.FromString,
                 _registered_method=True)
 
 
@@ -68,7 +67,8 @@ class TrainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Starts a training run in the background and returns at once (state "pending"); poll RunStatus.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -80,7 +80,8 @@ class TrainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Probe(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Starts a probe in the background and returns at once (state "pending"); RunStatus has its report when done.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -106,7 +107,7 @@ def add_TrainerServiceServicer_to_server(servicer, server):
             'Probe': grpc.unary_unary_rpc_method_handler(
                     servicer.Probe,
                     request_deserializer=linksyn_dot_v1_dot_trainer__pb2.ProbeRequest.FromString,
-                    response_serializer=linksyn_dot_v1_dot_records__pb2.ProbeReport.SerializeToString,
+                    response_serializer=linksyn_dot_v1_dot_trainer__pb2.RunState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -216,7 +217,7 @@ class TrainerService:
             target,
             '/linksyn.v1.TrainerService/Probe',
             linksyn_dot_v1_dot_trainer__pb2.ProbeRequest.SerializeToString,
-            linksyn_dot_v1_dot_records__pb2.ProbeReport.FromString,
+            linksyn_dot_v1_dot_trainer__pb2.RunState.FromString,
             options,
             channel_credentials,
             insecure,

@@ -164,8 +164,8 @@ def test_csv_invalid_utf8_and_oversized_rows(tmp_path: Path):
     seeds, reader = read(path, max_row_bytes=1024)
     assert [s.answer for s in seeds] == ["A. a", "D. d"]
     assert [(r.line, r.reason) for r in reader.rejected] == [
-        (2, "invalid UTF-8"),
-        (3, "row is 2005 bytes, over the limit of 1024"),  # cell bytes, separators excluded
+        (2, "invalid UTF-8 at byte 3"),
+        (3, "row is 2010 bytes, over the limit of 1024"),  # the record's bytes in the file, line end excluded
     ]
 
 

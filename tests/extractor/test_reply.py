@@ -95,3 +95,15 @@ def test_schema_lists_the_taxonomy(taxonomy):
 
 def test_clean_kp():
     assert clean_kp('  * "Newton\'s   laws".  ') == "Newton's   laws".replace("   ", " ")
+
+
+@pytest.mark.parametrize("raw", ["1e999", "NaN", "9" * 400, '"' + "9" * 400 + '"'])
+def test_a_difficulty_that_is_no_finite_number_is_a_reply_error(raw: str, taxonomy):
+    """Issue 21: inf, NaN and 400-digit numbers raised OverflowError/ValueError out of the batch."""
+    text = '{"knowledge_points": ["limits"], "discipline": "mathematics", "difficulty": ' + raw + "}"
+    try:
+        parsed = parse_reply(text, taxonomy, LIMITS)
+    except ReplyError as e:
+        assert "difficulty" in str(e)
+    else:
+        assert parsed.difficulty == 5 and parsed.repairs  # a huge integer is clamped like any other

@@ -203,15 +203,23 @@ def test_probes_point_at_grpc_port_and_grace_period(gpu_docs: list[dict]) -> Non
 
 
 def test_security_context_and_no_plain_secrets(gpu_docs: list[dict]) -> None:
-    for name, d in linksyn_workloads(gpu_docs).items():
+    for name, d in workloads(gpu_docs).items():  # the vLLM server's pod too
         pod = d["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is (name == "trainer"), name
         sc = pod["containers"][0]["securityContext"]
         assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"]
         assert sc["allowPrivilegeEscalation"] is False
+    for name, d in linksyn_workloads(gpu_docs).items():
+        pod = d["spec"]["template"]["spec"]
         env = pod["containers"][0]["env"]
         by_name = {e["name"]: e for e in env}
+        # The API key only in the pod whose model is an external endpoint (the synth's refiner in these values).
+        assert ("OPENAI_API_KEY" in by_name) is (name == "synth"), name
         for secret_var in ("LINKSYN_BUS__KAFKA__SASL_PASSWORD", "OPENAI_API_KEY", "LINKSYN_SERVER__GRPC_TOKEN"):
+            if secret_var not in by_name:
+                continue
             assert "value" not in by_name[secret_var], (name, secret_var)
             assert "secretKeyRef" in by_name[secret_var]["valueFrom"]
         for e in env:
@@ -342,6 +350,9 @@ def test_tls_files_and_secrets_come_from_secrets_by_reference(tls_docs: list[dic
         assert env["LINKSYN_SERVER__TLS_CERT"]["value"] == f"{grpc_dir}/tls.crt"
         assert env["LINKSYN_SERVER__TLS_KEY"]["value"] == f"{grpc_dir}/tls.key"
         for secret_var in ("LINKSYN_BUS__KAFKA__SASL_PASSWORD", "OPENAI_API_KEY", "LINKSYN_SERVER__GRPC_TOKEN"):
+            if secret_var == "OPENAI_API_KEY" and name != "synth":
+                assert secret_var not in env, name  # only the synth names an external endpoint (its refiner)
+                continue
             assert "value" not in env[secret_var] and "secretKeyRef" in env[secret_var]["valueFrom"], secret_var
         for e in c["env"]:
             if "value" in e and any(w in e["name"] for w in ("PASSWORD", "TOKEN", "KEY", "SECRET")):
@@ -365,3 +376,90 @@ def test_tls_values_schema_refuses_unknown_keys(helm: str) -> None:
     for bad in (["--set", "kafka.tls.password=x"], ["--set", "grpcTls.key=x"]):
         out = subprocess.run([helm, "template", "t", str(CHART), *bad], capture_output=True, text=True, timeout=120)
         assert out.returncode != 0 and "schema" in out.stderr, (bad, out.stderr)
+
+
+def _config(docs: list[dict]) -> dict:
+    cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))
+    return yaml.safe_load(cm["data"]["config.yaml"])
+
+
+def test_the_api_key_goes_only_to_explicit_external_endpoints(gpu_docs: list[dict]) -> None:
+    """Issue 21: OPENAI_API_KEY was in every pod and was sent to every model, the in-chart vLLM over plain HTTP."""
+    from linksyn.config import LinksynConfig
+
+    cfg = LinksynConfig.model_validate(_config(gpu_docs))  # what the services load
+    for stage in (cfg.extractor, cfg.synth):
+        assert stage.llm.api_key_env is None
+    assert cfg.extractor.llm.api_keys == {}
+    assert cfg.synth.llm.api_keys == {"https://api.deepseek.com/v1": "OPENAI_API_KEY"}
+    assert cfg.synth.model.startswith("openai:http://t-linksyn-vllm:")  # the in-chart server: no key
+
+
+def test_the_trainer_role_grants_exactly_the_calls_the_launcher_makes(gpu_docs: list[dict]) -> None:
+    """Issue 21: the Role granted verbs the trainer never uses (list, watch, delete, pods/log) and lacked
+    jobs/status. The launcher's calls are recorded from the real kubernetes client against a loopback server."""
+    from kubernetes import client
+
+    from tests.trainer.test_launcher import RecordingAPIServer
+    from linksyn.trainer.config import JobConfig
+    from linksyn.trainer.launcher import KubernetesLauncher
+    from http.server import HTTPServer
+    import threading
+
+    role = next(d for d in gpu_docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-trainer"))
+    granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    server = HTTPServer(("127.0.0.1", 0), RecordingAPIServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    RecordingAPIServer.requests = []
+    try:
+        conf = client.Configuration()
+        conf.host = f"http://127.0.0.1:{server.server_port}"
+        api = client.ApiClient(conf)
+        launcher = KubernetesLauncher(JobConfig(namespace="ml", nodes=2), client.BatchV1Api(api), client.CoreV1Api(api))
+        launcher.launch("r1", "embedded", "/data", "/out", 5)
+        launcher.status("r1")
+    finally:
+        server.shutdown()
+    verbs = {"POST": "create", "GET": "get"}
+    used = set()
+    for method, path, _ in RecordingAPIServer.requests:
+        parts = path.strip("/").split("/")
+        group = "" if parts[0] == "api" else parts[1]
+        rest = parts[parts.index("namespaces") + 2:]
+        resource = rest[0] + ("/" + rest[2] if len(rest) > 2 else "")
+        used.add((group, resource, verbs[method]))
+    assert used == {("batch", "jobs", "create"), ("batch", "jobs/status", "get"), ("", "services", "create")}
+    assert granted == used
+
+
+def test_training_pods_are_hardened_and_covered_by_the_network_policies(gpu_docs: list[dict]) -> None:
+    from linksyn.config import LinksynConfig
+    from linksyn.trainer.launcher import job_manifest
+
+    cfg = LinksynConfig.model_validate(_config(gpu_docs))
+    assert cfg.trainer.launcher == "kubernetes"
+    job = job_manifest("r1", cfg.trainer.job, "embedded", "/var/lib/linksyn/d", "/var/lib/linksyn/o", 5)
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["containers"][0]["image"].startswith("ghcr.io/linksyn/linksyn-cuda:")
+    policies = [d for d in gpu_docs if d["kind"] == "NetworkPolicy"]
+    covering = [p for p in policies if all(labels.get(k) == v for k, v in p["spec"]["podSelector"]["matchLabels"].items())]
+    assert len(covering) == 2  # the release's policy, and the one letting training pods reach each other
+    vllm = workloads(gpu_docs)["vllm"]["spec"]["template"]["metadata"]["labels"]
+    assert any(all(vllm.get(k) == v for k, v in p["spec"]["podSelector"]["matchLabels"].items()) for p in policies)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "services.trainer.enabled=true"], "grpcAuth.secretName"),
+    (["--set", "vllmServer.enabled=true", "--set", "vllmServer.image=vllm/vllm-openai:latest"], "/vllmServer/image"),
+    (["--set", "vllmServer.enabled=true"], "pinned by digest"),
+])
+def test_the_chart_refuses_an_unauthenticated_trainer_and_an_unpinned_vllm_image(
+    helm: str, args: list[str], message: str
+) -> None:
+    out = subprocess.run([helm, "template", "t", str(CHART), *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and message in out.stderr, out.stderr

@@ -20,7 +20,7 @@ def test_job_manifest_is_valid_kubernetes() -> None:
     assert c["resources"]["limits"] == {"nvidia.com/gpu": "8"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert m["spec"]["completionMode"] == "Indexed" and m["spec"]["completions"] == 2
-    assert "--nproc-per-node=8" in c["args"][0] and "--nnodes=2" in c["args"][0]
+    assert c["command"] == ["torchrun"] and "--nproc-per-node=8" in c["args"] and "--nnodes=2" in c["args"]
     assert m["metadata"]["name"] == job_name("Run_2026/11") == "linksyn-train-run-2026-11"
     cpu_only = job_manifest("r", JobConfig(gpus_per_pod=0), "embedded", "/d", "/o", 1)
     kubernetes_validate.validate(cpu_only, "1.35.0", strict=True)

@@ -81,8 +81,14 @@ def test_grpc_start_status_and_probe(tmp_path: Path, tiny_spec: str) -> None:
         with pytest.raises(grpc.RpcError) as missing:
             stub.RunStatus(trainer_pb2.RunStatusRequest(run_id="nope"))
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
-        report = stub.Probe(trainer_pb2.ProbeRequest(checkpoint=f"hf:{done.checkpoint}"))
-        assert sum(b.n for b in report.buckets) == 3
+        assert done.kind == "train" and sum(b.n for b in done.probe_report.buckets) == 3  # the run's own probe
+        probing = stub.Probe(trainer_pb2.ProbeRequest(checkpoint=f"hf:{done.checkpoint}"))
+        assert probing.kind == "probe" and probing.state in ("pending", "running")  # returned before it ran
+        assert not probing.HasField("probe_report")
+        probed = wait_for(lambda: (s := stub.RunStatus(trainer_pb2.RunStatusRequest(run_id=probing.run_id)))
+                          .state in ("succeeded", "failed") and s, timeout=300)
+        assert probed.state == "succeeded", probed.error
+        assert sum(b.n for b in probed.probe_report.buckets) == 3
     finally:
         server.stop(0)
         parts.close()

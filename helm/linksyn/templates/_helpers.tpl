@@ -42,6 +42,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "http://%s-vllm:%d/v1" (include "linksyn.fullname" .) (int .Values.vllmServer.port) -}}
 {{- end -}}
 
+{{/* The explicit model specs of a service that name an external OpenAI-compatible endpoint (the ones
+     llm.apiKeySecret's key is for; the in-chart vLLM server never gets it). Call with (dict "root" $ "service" "synth"). */}}
+{{- define "linksyn.keyedModels" -}}
+{{- $llm := .root.Values.llm -}}
+{{- $specs := dict "extractor" (list $llm.extractorModel) "synth" (list $llm.synthModel $llm.refinerModel) -}}
+{{- range (index $specs .service) }}{{ if hasPrefix "openai:" . }}{{ . }} {{ end }}{{ end -}}
+{{- end -}}
+
 {{/* Model spec of a stage: explicit value, else the in-chart vLLM server, else the embedded CPU model. */}}
 {{- define "linksyn.modelSpec" -}}
 {{- $root := .root -}}
@@ -103,13 +111,6 @@ capabilities:
     secretKeyRef:
       name: {{ .Values.kafka.sasl.passwordSecret.name }}
       key: {{ .Values.kafka.sasl.passwordSecret.key }}
-{{- end }}
-{{- if .Values.llm.apiKeySecret.name }}
-- name: OPENAI_API_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.llm.apiKeySecret.name }}
-      key: {{ .Values.llm.apiKeySecret.key }}
 {{- end }}
 {{- with .Values.kafka.tls }}
 {{- if .secretName }}

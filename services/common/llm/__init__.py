@@ -33,8 +33,10 @@ __all__ = [
 ]
 
 
-def load_llm(spec: str, config: LLMConfig | None = None, **options: Any) -> LLM:
+def load_llm(spec: str, config: LLMConfig | None = None, *, main_model: str | None = None, **options: Any) -> LLM:
     """Build the backend a spec string names. `options` override fields of `config` (unknown names are errors).
+    `main_model`: the stage's own model spec, when `spec` is a second model of the stage (the synth's refiner):
+    llm.api_key_env's key then goes to `spec` only if both are served from the same base URL.
 
     Raises ModelSpecError (a ValueError) for an unknown scheme or a model that cannot be found, naming the spec and
     what was tried; ImportError naming the package for an engine that is not installed."""
@@ -57,9 +59,10 @@ def load_llm(spec: str, config: LLMConfig | None = None, **options: Any) -> LLM:
 
         return LlamaCppLLM(resolve_gguf_path(target, spec), config)
     if scheme == "openai":
-        from linksyn.common.llm.openai import OpenAILLM
+        from linksyn.common.llm.openai import OpenAILLM, api_key_env_for
 
-        return OpenAILLM(ms.target, ms.model, config)
+        main = parse_spec(main_model) if main_model else None
+        return OpenAILLM(ms.target, ms.model, config, api_key_env=api_key_env_for(ms.target, config, main))
     if scheme == "vllm":
         from linksyn.common.llm.vllm import VLLMLLM
 

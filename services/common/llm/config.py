@@ -29,9 +29,18 @@ class LLMConfig(Section):
     """Largest HTTP reply body read from the server (bytes); reading stops there and the request fails, not
     retried, with "reply of more than N bytes exceeds llm.max_reply_bytes=N". A reply of max_tokens tokens is a few
     bytes per token plus the JSON envelope: raise this only for very large max_tokens."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Name of the environment variable holding the API key, sent as `Authorization: Bearer`; unset = no header.
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key of the stage's own `model` endpoint, sent as
+    `Authorization: Bearer`; variable unset (or null here) = no header. A second model of the stage (the synth's
+    `refiner_model`) gets it only when it is served from the same base URL; otherwise name its key in `api_keys`.
     The key itself never enters the config, logs, errors or repr."""
+    api_keys: dict[str, str] = {}
+    """Environment variable holding the API key of each OpenAI-compatible endpoint, by base URL as written in the
+    model spec, e.g. `{"https://api.deepseek.com/v1": "DEEPSEEK_API_KEY"}`; wins over api_key_env for that URL. So
+    each endpoint gets its own key and no other."""
+    allow_plaintext_api_key: bool = False
+    """Send an API key over plain `http://` to a host other than loopback. Off: such a model spec with a key set
+    fails at load (use https://, or no key for an in-cluster server such as the chart's vLLM)."""
     structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object", "none"] = "auto"
     """How a JSON schema is sent: 'json_schema' (OpenAI's response_format json_schema: vLLM, SGLang, OpenAI),
     'json_object_schema' ({"type": "json_object", "schema": ...}: llama-cpp-python's server), 'json_object' (JSON mode,
@@ -48,8 +57,8 @@ class LLMConfig(Section):
     threads: int | None = Field(default=None, ge=1)
     """CPU threads for the in-process engines (torch intra-op threads, llama.cpp n_threads); None = engine default."""
     allow_download: bool = False
-    """Let `hf:ORG/NAME` fetch a model from the Hugging Face Hub when it is not already in the local cache.
-    Off by default: the embedded pipeline must never touch the network."""
+    """Let `hf:ORG/NAME` and `vllm:ORG/NAME` fetch a model from the Hugging Face Hub when it is not already in the
+    local cache. Off by default: the embedded pipeline must never touch the network."""
     n_ctx: int = Field(default=4096, ge=256)
     """Context window (prompt + completion tokens) of the llama.cpp engine."""
 

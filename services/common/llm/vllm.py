@@ -64,8 +64,10 @@ class VLLMLLM(LLM):
         self._vllm = vllm
         self._sp = sp
         c = self.config
+        from linksyn.common.llm.spec import resolve_vllm_model
+
         kwargs: dict[str, Any] = {
-            "model": model,
+            "model": resolve_vllm_model(model, f"vllm:{model}", c.allow_download),
             "tensor_parallel_size": c.tensor_parallel_size,
             "gpu_memory_utilization": c.gpu_memory_utilization,
         }

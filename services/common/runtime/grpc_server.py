@@ -1,17 +1,25 @@
-"""The gRPC server of a service: its servicers, `grpc.health.v1`, reflection, optional TLS and bearer token.
+"""The gRPC server of a service: its servicers, `grpc.health.v1`, optional reflection, TLS and bearer token, and
+caps on the calls in progress.
 
-Health and reflection stay open without the token, so Kubernetes probes and `grpcurl list` work; every other
-call needs `authorization: Bearer <token>` when `server.grpc_token` is set. The token is compared in constant time
-and never logged. Requests over `server.max_request_bytes` are refused with RESOURCE_EXHAUSTED before parsing.
+Health checks stay open without the token, so Kubernetes probes work; every other call (reflection included, when
+`server.reflection` turns it on) needs `authorization: Bearer <token>` when `server.grpc_token` is set. The token is
+compared in constant time and never logged. Requests over `server.max_request_bytes` are refused with
+RESOURCE_EXHAUSTED before parsing.
+
+Every call holds a server thread while it runs, a stream for as long as the client keeps it open. So calls are
+counted by kind and refused at once (RESOURCE_EXHAUSTED) past their cap: API calls past
+`server.max_concurrent_calls`, reflection and health Watch streams past `server.max_open_streams`; the thread pool
+is larger than both caps together, so a health check and a refusal always find a thread, whatever clients hold open.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import threading
 from concurrent import futures
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -22,20 +30,27 @@ from linksyn.common.runtime.parts import ServiceParts
 
 log = logging.getLogger(__name__)
 
-GRPC_THREADS = 16
-"""Threads serving gRPC calls (control and query calls are short; streaming snapshots hold one each)."""
+SPARE_THREADS = 4
+"""Server threads beyond the two caps: health checks and refusals run on these."""
 HEALTH_SERVICE = health.SERVICE_NAME
-OPEN_METHOD_PREFIXES = (
-    f"/{health.SERVICE_NAME}/",
+HEALTH_CHECK = f"/{health.SERVICE_NAME}/Check"
+OPEN_METHOD_PREFIXES = (f"/{health.SERVICE_NAME}/",)
+"""Calls allowed without the token: health checks (Kubernetes probes)."""
+STREAM_METHOD_PREFIXES = (
+    f"/{health.SERVICE_NAME}/Watch",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
-"""Calls allowed without the token: health checks (probes) and reflection (service discovery)."""
+"""Calls counted against server.max_open_streams."""
+
+
+def server_threads(cfg: ServerConfig) -> int:
+    """Threads of the server's pool: both caps and the spare threads health checks and refusals use."""
+    return cfg.max_concurrent_calls + cfg.max_open_streams + SPARE_THREADS
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Refuses, with UNAUTHENTICATED, every call without `authorization: Bearer <token>` (health and reflection
-    excepted)."""
+    """Refuses, with UNAUTHENTICATED, every call without `authorization: Bearer <token>` (health checks excepted)."""
 
     def __init__(self, token: str) -> None:
         if not token:
@@ -78,6 +93,68 @@ def _refusal(handler: grpc.RpcMethodHandler, reason: str) -> grpc.RpcMethodHandl
     return grpc.unary_unary_rpc_method_handler(abort)
 
 
+class CallLimitInterceptor(grpc.ServerInterceptor):
+    """Counts the calls in progress by kind and refuses, with RESOURCE_EXHAUSTED, one past its kind's cap: API calls
+    (server.max_concurrent_calls), reflection and health Watch streams (server.max_open_streams). Health checks are
+    not counted: they never wait on anything."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self._kinds = {
+            "api": (threading.BoundedSemaphore(cfg.max_concurrent_calls),
+                    f"{cfg.max_concurrent_calls} API calls are in progress, server.max_concurrent_calls"),
+            "stream": (threading.BoundedSemaphore(cfg.max_open_streams),
+                       f"{cfg.max_open_streams} reflection/health-watch streams are open, server.max_open_streams"),
+        }
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None], details: Any
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        method: str = details.method or ""
+        if handler is None or method == HEALTH_CHECK:
+            return handler
+        kind = "stream" if method.startswith(STREAM_METHOD_PREFIXES) else "api"
+        return _limited(handler, *self._kinds[kind])
+
+
+def _limited(handler: grpc.RpcMethodHandler, slots: threading.BoundedSemaphore, what: str) -> grpc.RpcMethodHandler:
+    """`handler` that takes one of `slots` for as long as it runs (a streamed reply: until it ends or is dropped), or
+    aborts at once with RESOURCE_EXHAUSTED when none is free."""
+
+    def take(context: grpc.ServicerContext) -> None:
+        if not slots.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{what}; try again later")
+
+    def unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            take(context)
+            try:
+                return behaviour(request, context)
+            finally:
+                slots.release()
+
+        return run
+
+    def streamed(behaviour: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
+        def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            take(context)
+            try:
+                yield from behaviour(request, context)
+            finally:  # also when the client goes away: the dropped generator is closed
+                slots.release()
+
+        return run
+
+    kw = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(streamed(handler.stream_stream), **kw)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kw)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(streamed(handler.unary_stream), **kw)
+    return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kw)
+
+
 def _read_pem(path: str, what: str) -> bytes:
     p = Path(path)
     if not p.is_file():
@@ -99,7 +176,8 @@ def server_credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
 
 def build_grpc_server(parts: ServiceParts, cfg: ServerConfig) -> tuple[grpc.Server, int]:
     """A gRPC server (bound, not started) with the servicers of `parts`, health (SERVING for '' and every service
-    name) and reflection, TLS and the bearer token as `cfg` says. Returns (server, bound port)."""
+    name), reflection if `cfg.reflection`, TLS, the bearer token and the call caps as `cfg` says. Returns (server,
+    bound port)."""
     server, port, _health = build_grpc_server_with_health(parts, cfg)
     return server, port
 
@@ -109,11 +187,13 @@ def build_grpc_server_with_health(
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """build_grpc_server, also returning the health servicer (the runner sets NOT_SERVING with it at shutdown)."""
     token = cfg.grpc_token.get_secret_value() if cfg.grpc_token is not None else None
-    interceptors = [BearerTokenInterceptor(token)] if token else []
+    # The token check comes first: a call without it is refused before it is counted.
+    interceptors: list[grpc.ServerInterceptor] = [BearerTokenInterceptor(token)] if token else []
+    interceptors.append(CallLimitInterceptor(cfg))
     # Oversized requests are refused by gRPC itself (RESOURCE_EXHAUSTED naming both sizes) before any parsing.
     options = [("grpc.max_receive_message_length", cfg.max_request_bytes)]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=GRPC_THREADS), interceptors=interceptors, options=options
+        futures.ThreadPoolExecutor(max_workers=server_threads(cfg)), interceptors=interceptors, options=options
     )
     for add, servicer in parts.servicers:
         add(servicer, server)
@@ -122,7 +202,8 @@ def build_grpc_server_with_health(
     names: Sequence[str] = list(dict.fromkeys(parts.service_names))
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+    if cfg.reflection:
+        reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
     address = f"{cfg.host}:{cfg.grpc_port}"
     creds = server_credentials(cfg)
     try:

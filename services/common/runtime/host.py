@@ -85,6 +85,9 @@ class ServiceHost:
         mark_started(self.name)
         if self.endpoints:
             server = self.shared.server
+            if self.parts.token_required and server.grpc_token is None:
+                raise ValueError(f"{self.name}: server.grpc_token (LINKSYN_SERVER__GRPC_TOKEN) must be set: "
+                                 f"{self.parts.token_required}")
             self._metrics_server, self.metrics_port = start_metrics_server(server.host, server.metrics_port)
             self._grpc_server, self.grpc_port, self._health = build_grpc_server_with_health(self.parts, server)
             self._grpc_server.start()

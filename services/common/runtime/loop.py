@@ -23,6 +23,7 @@ Guarantees (DESIGN.md, "Delivery guarantees"):
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import queue
@@ -32,7 +33,7 @@ from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from linksyn.common.bus.base import Bus, Consumer, Message, TopicPartition
-from linksyn.common.config import RuntimeConfig, TopicsConfig
+from linksyn.common.config import RuntimeConfig, TopicsConfig, redact_url_passwords
 from linksyn.common.retry import backoff_delay
 from linksyn.common.runtime.metrics import ConsumerMetrics
 from linksyn.common.runtime.offsets import OffsetTracker
@@ -51,12 +52,34 @@ MAX_POLL_RECORDS = 500
 """Most records taken from the consumer per poll."""
 MAX_ERROR_CHARS = 4000
 """Error texts are cut to this length in dead letters."""
+MAX_KEY_BYTES = 1024
+"""A dead letter keeps at most this much of its record's key (a longer key is produced as its SHA-256)."""
 
 
 def describe_error(e: BaseException) -> str:
-    """`Type: message`, as the dead letter and the logs show it."""
-    text = str(e)
+    """`Type: message`, as the dead letter and the logs show it (URL passwords masked)."""
+    text = redact_url_passwords(str(e))
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def dead_letter_record(
+    m: Message, error: str, attempts: int, service: str, limit: int
+) -> tuple[records_pb2.DeadLetter, bytes | None]:
+    """The DeadLetter of `m` and the key to produce it with, the two together at most `limit` bytes
+    (runtime.max_record_bytes, which stays below the brokers' message.max.bytes): a dead letter the broker refused
+    would be tried again forever and hold its partition. The error (URL passwords masked first) and the key are cut
+    to a share of the limit, the payload to what is left; a long key is replaced by its SHA-256."""
+    error = redact_url_passwords(error)[: min(MAX_ERROR_CHARS, limit // 8)]
+    key = m.key or b""
+    key_cap = min(MAX_KEY_BYTES, limit // 8)
+    produce_key = m.key if len(key) <= key_cap else b"sha256:" + hashlib.sha256(key).hexdigest().encode()
+    dl = records_pb2.DeadLetter(
+        topic=m.topic[:256], partition=m.partition, offset=m.offset, key=key[:key_cap], error=error,
+        attempts=attempts, service=service, failed_unix_ms=int(time.time() * 1000),
+    )
+    room = limit - dl.ByteSize() - len(produce_key or b"") - 6  # 6: the payload field's tag and length
+    dl.payload = m.value[: max(0, room)]
+    return dl, produce_key
 
 
 class OutputsLostError(RuntimeError):
@@ -330,7 +353,7 @@ class ConsumerLoop:
                 self._dead_letter(
                     m,
                     f"record of {len(m.value)} bytes exceeds runtime.max_record_bytes={limit} (not parsed; the "
-                    f"dead letter keeps its first {limit} bytes)",
+                    "dead letter keeps as much of its start as fits that limit)",
                     attempts=0,
                 )
             else:
@@ -441,22 +464,10 @@ class ConsumerLoop:
         heapq.heappush(self._retries, item)
 
     def _dead_letter(self, m: Message, error: str, attempts: int) -> None:
-        error = error[:MAX_ERROR_CHARS]
-        dl = records_pb2.DeadLetter(
-            topic=m.topic,
-            partition=m.partition,
-            offset=m.offset,
-            key=m.key or b"",
-            # Cut like this, a dead letter fits wherever a record fits: an oversized record copied whole could be
-            # refused by the broker (message.max.bytes) and stop the loop on every restart.
-            payload=m.value[: self.cfg.max_record_bytes],
-            error=error,
-            attempts=attempts,
-            service=self.service,
-            failed_unix_ms=int(time.time() * 1000),
-        )
+        dl, key = dead_letter_record(m, error, attempts, self.service, self.cfg.max_record_bytes)
+        error = dl.error
         try:
-            self.bus.produce(self.topics.dead_letter, dl.SerializeToString(), key=m.key)
+            self.bus.produce(self.topics.dead_letter, dl.SerializeToString(), key=key)
         except Exception as e:  # noqa: BLE001 - the record stays in flight and the dead letter is tried again
             log.error(
                 "producing the dead letter of %s[%d]@%d failed (%s); trying again later",

@@ -36,3 +36,6 @@ class ServiceParts:
     """Loops run on their own threads beside the consumer loop."""
     close: Callable[[], None] | None = None
     """Called once at shutdown after everything stopped (release models, flush files)."""
+    token_required: str | None = None
+    """Why this service's gRPC API must not be served without server.grpc_token (None: it may be); the host
+    refuses to start its endpoints without one and says this."""

@@ -1,6 +1,6 @@
 """Reading seed files: format detection and streaming readers that yield `Seed` records.
 
-Every reader streams (JSONL and CSV line by line with a bounded line buffer, Parquet in record batches, HF datasets
+Every reader streams (JSONL line by line and CSV record by record, each with a bounded buffer, Parquet in record batches, HF datasets
 through their memory-mapped Arrow files), so a file of any size reads in constant memory. A row that cannot become
 a Seed is skipped and recorded as a `RejectedRow` with its file and line (row number for columnar sources); the
 rest goes through.
@@ -9,12 +9,13 @@ rest goes through.
 from __future__ import annotations
 
 import csv
-import json
+import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from linksyn.common.benchmarks import mmlu_subject
+from linksyn.common.seeds.csv_records import csv_records
 from linksyn.common.seeds.rows import (
     RowError,
     canonical_seed,
@@ -113,8 +114,8 @@ def _peek_json_objects(path: Path, max_bytes: int) -> Iterator[dict[str, Any]]:
             if got is None:
                 return
             try:
-                obj = json.loads(got[0].decode("utf-8-sig"))
-            except (ValueError, RecursionError):  # not JSON, or nested deeper than the stack
+                obj = json_row(got[0].removeprefix(b"\xef\xbb\xbf"))
+            except ValueError:  # RowError: not JSON, or over a JSON limit
                 continue
             if isinstance(obj, dict):
                 yield obj
@@ -133,8 +134,12 @@ def detect_format(path: Path, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> str
     if suffix == ".parquet":
         return "parquet"
     if suffix == ".csv":
-        with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-            first = next(csv.reader(f), [])
+        with open(path, "rb") as f:
+            record = next(csv_records(f, max_row_bytes), None)
+        try:
+            first = csv_cells(record.data) if record is not None and record.data is not None else []
+        except ValueError:
+            first = []
         return "cmmlu" if [c.strip() for c in first] == CMMLU_HEADER else "mmlu"
     if suffix in JSONL_SUFFIXES:
         for obj in _peek_json_objects(path, max_row_bytes):
@@ -223,46 +228,46 @@ def read_jsonl(path: Path, fmt: str, max_row_bytes: int) -> RowsOrRejects:
             yield seed
 
 
-def _csv_cells_error(cells: Sequence[str], max_row_bytes: int) -> str | None:
-    size = 0
-    for cell in cells:
-        try:
-            size += len(cell.encode("utf-8"))
-        except UnicodeEncodeError:
-            # Undecodable bytes arrive as lone surrogates (errors="surrogateescape").
-            return "invalid UTF-8"
-    if size > max_row_bytes:
-        return f"row is {size} bytes, over the limit of {max_row_bytes}"
-    return None
+def csv_cells(record: bytes) -> list[str]:
+    """The cells of one CSV record (from `csv_records`); ValueError with the reason if it is not UTF-8."""
+    try:
+        text = record.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"invalid UTF-8 at byte {e.start}") from None
+    # A record is at most max_row_bytes long (csv_records drops longer ones unread), so no field of it can pass a
+    # field limit that is at least that long.
+    if csv.field_size_limit() < len(text):
+        csv.field_size_limit(len(text))
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as e:
+        raise ValueError(f"unreadable CSV row: {e}") from None
 
 
 def read_csv(path: Path, fmt: str, max_row_bytes: int) -> RowsOrRejects:
-    """MMLU (no header) or CMMLU (header ',Question,A,B,C,D,Answer') multiple-choice CSV, row by row."""
+    """MMLU (no header) or CMMLU (header ',Question,A,B,C,D,Answer') multiple-choice CSV, record by record; a
+    record over max_row_bytes is skipped without being held in memory."""
     subject = mmlu_subject(path.stem) if fmt == "mmlu" else path.stem
     to_seed = mmlu_csv_seed if fmt == "mmlu" else cmmlu_csv_seed
-    # The csv module's field limit is process-wide; raise it (never lower it) so rows up to the row limit parse.
-    if csv.field_size_limit() < max_row_bytes:
-        csv.field_size_limit(max_row_bytes)
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-        reader = csv.reader(f)
+    with open(path, "rb") as f:
         first_row = True
-        while True:
-            line_no = reader.line_num + 1
+        for record in csv_records(f, max_row_bytes):
+            line_no = record.line
+            if record.data is None:
+                first_row = False
+                yield RejectedRow(str(path), line_no, f"row is {record.size} bytes, over the limit of {max_row_bytes}")
+                continue
             try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                yield RejectedRow(str(path), line_no, f"unreadable CSV row: {e}")
+                cells = csv_cells(record.data)
+            except ValueError as e:
+                first_row = False
+                yield RejectedRow(str(path), line_no, str(e))
                 continue
             if first_row:
                 first_row = False
                 if fmt == "cmmlu" and [c.strip() for c in cells] == CMMLU_HEADER:
                     continue
             if not cells or not any(c.strip() for c in cells):
-                continue
-            if (problem := _csv_cells_error(cells, max_row_bytes)) is not None:
-                yield RejectedRow(str(path), line_no, problem)
                 continue
             try:
                 yield to_seed(cells, subject=subject, source=f"{fmt}:{path.name}:{line_no}")

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
+from linksyn.common import bounded_json
 from linksyn.common.benchmarks import CHOICE_LETTERS
 from linksyn.common.grades import MAX_GRADE, UNKNOWN, is_grade
 from linksyn.common.ids import content_id
@@ -30,18 +31,12 @@ class RowError(ValueError):
 
 def json_row(raw: bytes) -> Any:
     """One JSON document (a line of a JSON Lines file, the value of a Kafka record) as Python values, or RowError
-    saying what is wrong with the bytes: "invalid UTF-8 at byte N", "invalid JSON: <what> at column C"."""
+    saying what is wrong with the bytes: "invalid UTF-8 at byte N", "invalid JSON: <what> at column C", or a JSON
+    limit (nesting over 64 levels, a number over 4300 digits, a lone surrogate: linksyn.common.bounded_json)."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise RowError(f"invalid UTF-8 at byte {e.start}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        where = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno} column {e.colno}"
-        raise RowError(f"invalid JSON: {e.msg} at {where}") from None
-    except (ValueError, RecursionError) as e:  # an integer over Python's digit limit; nesting deeper than the stack
-        raise RowError(f"invalid JSON: {e}") from None
+        return bounded_json.loads(raw)
+    except bounded_json.BoundedJSONError as e:
+        raise RowError(str(e)) from None
 
 
 def guess_lang(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The gRPC server every service runs: health, reflection, bearer token, TLS, the Stats helper."""
+"""The gRPC server every service runs: health, reflection (when on), bearer token, TLS, the Stats helper."""
 
 from __future__ import annotations
 
@@ -52,12 +52,12 @@ def _serve(cfg: ServerConfig) -> Iterator[int]:
 
 @pytest.fixture
 def plain_port() -> Iterator[int]:
-    yield from _serve(ServerConfig(host="127.0.0.1", grpc_port=0))
+    yield from _serve(ServerConfig(host="127.0.0.1", grpc_port=0, reflection=True))
 
 
 @pytest.fixture
 def token_port() -> Iterator[int]:
-    yield from _serve(ServerConfig(host="127.0.0.1", grpc_port=0, grpc_token=SecretStr(TOKEN)))
+    yield from _serve(ServerConfig(host="127.0.0.1", grpc_port=0, grpc_token=SecretStr(TOKEN), reflection=True))
 
 
 def _health(channel: grpc.Channel, service: str = "") -> int:
@@ -97,7 +97,7 @@ def test_stats_helper_answers_with_name_uptime_and_details(plain_port: int) -> N
     assert reply.details_json == '{"shards": 3}'
 
 
-def test_a_call_without_the_token_is_refused_but_health_and_reflection_answer(
+def test_a_call_without_the_token_is_refused_but_health_answers(
     token_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     target = f"127.0.0.1:{token_port}"
@@ -108,7 +108,9 @@ def test_a_call_without_the_token_is_refused_but_health_and_reflection_answer(
         assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "missing bearer token" in (e.value.details() or "")
         assert _health(ch) == health_pb2.HealthCheckResponse.SERVING
-        assert SERVICE in _listed_services(ch)
+        with pytest.raises(grpc.RpcError) as e:  # reflection, when on, needs the token like any API call
+            _listed_services(ch)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with grpc_channel(target, token="not-the-token") as ch:
         with pytest.raises(grpc.RpcError) as e:
             _stats(ch)
@@ -116,6 +118,7 @@ def test_a_call_without_the_token_is_refused_but_health_and_reflection_answer(
         assert "wrong bearer token" in (e.value.details() or "")
     with grpc_channel(target, token=TOKEN) as ch:
         assert _stats(ch).service == "sink-under-test"
+        assert SERVICE in _listed_services(ch)
     assert "refused gRPC call /linksyn.v1.SinkService/Stats" in caplog.text
     assert TOKEN not in caplog.text and "not-the-token" not in caplog.text
 

@@ -92,7 +92,8 @@ def test_an_oversized_record_on_every_consumed_topic_is_dead_lettered_unparsed_a
     for dl in oversized_dls:
         assert dl.error.startswith(f"record of {LIMIT + 1} bytes exceeds runtime.max_record_bytes={LIMIT}"), dl.error
         assert dl.attempts == 0 and dl.service == service and dl.key == b"big"
-        assert dl.payload == oversized[:LIMIT]  # cut: a dead letter fits wherever a record fits
+        # Cut: the dead letter as a whole (key included) fits wherever a record fits.
+        assert oversized.startswith(dl.payload) and dl.ByteSize() + len(b"big") <= LIMIT
     # The oversized records never reached the stage; the records after them did.
     assert set(stage.seen) == {(t, 1) for t in stage.input_topics}
 
@@ -180,3 +181,48 @@ def test_records_up_to_the_limit_reach_the_stage(tmp_path: Path) -> None:
     [m] = read_topic(bus, "dl", 1)
     dl = records_pb2.DeadLetter.FromString(m.value)
     assert dl.offset == 1 and f"record of {LIMIT + 1} bytes exceeds" in dl.error
+
+
+class BrokerLimitBus(InMemoryBus):
+    """The in-memory bus with a broker's message.max.bytes: a larger record (value + key) is refused on produce,
+    as Kafka refuses it (MessageSizeTooLargeError)."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        super().__init__()
+        self.max_message_bytes = max_message_bytes
+        self.refused = 0
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = (),
+                partition: int | None = None) -> None:
+        if len(value) + len(key or b"") > self.max_message_bytes:
+            self.refused += 1
+            raise ValueError(f"record of {len(value) + len(key or b'')} bytes over message.max.bytes")
+        super().produce(topic, value, key, headers, partition)
+
+
+def test_a_dead_letter_fits_where_its_record_fit_so_it_is_never_refused_forever() -> None:
+    """Issue 21: a record at the size limit with a long key failed, and its dead letter (payload, key twice, error)
+    was larger than any record the broker takes: refused, retried, refused, forever, the partition held."""
+
+    class Poisoned:
+        name = "poisoned"
+        input_topics = ["in"]
+
+        def process(self, batch: Sequence[Message]) -> list[Result]:
+            return [Result.failed("unusable record: " + "why " * 2000, permanent=True) for _ in batch]
+
+    bus = BrokerLimitBus(max_message_bytes=LIMIT)
+    topics = TopicsConfig(dead_letter="dl")
+    bus.ensure_topics({"in": 1, "dl": 1})
+    big_key = b"k" * 2000
+    bus.produce("in", b"v" * (LIMIT - len(big_key)), key=big_key)  # exactly at the broker's limit: accepted
+    bus.produce("in", b"after", key=b"small")
+    loop = ConsumerLoop(bus, Poisoned(), fast_runtime(max_record_bytes=LIMIT), topics, "g").start()
+    try:
+        wait_for(loop.drained, "both records dead-lettered and committed past", timeout_s=60)
+    finally:
+        loop.stop(timeout=30)
+    assert bus.refused == 0
+    first, second = (records_pb2.DeadLetter.FromString(m.value) for m in read_topic(bus, "dl", 2))
+    assert first.offset == 0 and big_key.startswith(first.key) and first.payload and first.error
+    assert second.offset == 1 and second.key == b"small" and second.payload == b"after"
