@@ -41,7 +41,7 @@ from tests.deploy.play import (
     ensure_image,
     podman,
 )
-from tests.system.cluster import SEEDS_FILE, Cluster, ServiceProcess, check_ledger, read_ledger, seed_waves
+from tests.system.cluster import SEEDS_FILE, Cluster, ServiceProcess, check_ledger, read_ledger, seed_waves, sink_dataset
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.kafka]
 
@@ -106,8 +106,7 @@ class PlayedCluster(Cluster):
         config["bus"]["kind"] = "kafka"
         data = {s: chart.volume_path(f"data-{chart_name(s)}-0") for s in ("graph", "sampler", "sink")}
         config["graph"]["snapshot_url"] = remap(config["graph"]["snapshot_url"], data["graph"])
-        sink = config["sink"] if "sink" in config else config["synth"]["sink"]
-        sink["output_dir"] = remap(sink["output_dir"], data["sink"])
+        config["sink"]["output_dir"] = remap(config["sink"]["output_dir"], data["sink"])
         config["sampler"]["state_path"] = remap(config["sampler"]["state_path"], data["sampler"])
         config_path = root / "linksyn.yaml"
         config_path.write_text(yaml.safe_dump(config))
@@ -119,18 +118,11 @@ class PlayedCluster(Cluster):
         return self
 
     def sink_dir(self) -> Path:
-        return Path(self.config["sink"]["output_dir"] if "sink" in self.config
-                    else self.config["synth"]["sink"]["output_dir"])
+        return Path(self.config["sink"]["output_dir"])
 
     def dataset(self) -> list[dict[str, Any]]:
-        """Every row of the shards the sink's manifest lists, read on the sink's volume."""
-        manifest_path = self.sink_dir() / ".sink-state" / "manifest.json"
-        if not manifest_path.exists():
-            return []
-        rows: list[dict[str, Any]] = []
-        for shard in json.loads(manifest_path.read_text())["shards"]:
-            rows += [json.loads(line) for line in (self.sink_dir() / shard["files"]["jsonl"]).read_text().splitlines()]
-        return rows
+        """Every row of the shards the sink's partition manifests list, read on the sink's volume."""
+        return sink_dataset(str(self.sink_dir()))
 
     def sink_decisions(self) -> dict[str, list[int]]:
         """The sink's durable state on its volume: ids of every QA it decided on, and of those it kept."""

@@ -509,10 +509,12 @@ def check_ledger(ledger: Ledger, cluster: Cluster, injected: Mapping[str, set[by
     questions = [question_hash(r["question"]) for r in ledger.dataset]
     assert len(questions) == len(set(questions)), "a question appears twice in the dataset"
     assert {id64(i) for i in ids} == set(ledger.kept)
-    # The cluster config walks link-mode paths only: one generation request, so at most one QA, per path (a path
-    # redelivered to synth is sampled with the same seed: its QA repeats and the sink skips it).
-    per_path = Counter(r["path_id"] for r in ledger.dataset)
-    assert max(per_path.values(), default=0) <= 1, f"paths with more than one QA: {per_path.most_common(3)}"
+    # One generation request gives at most one QA (a path redelivered to synth is sampled with the same seed: its QA
+    # repeats and the sink skips it). A link or hard path is one request; a multi_grade path (the cluster walks link
+    # paths, but a link path whose walk finds one seed only falls back to a single-seed mode) is one per grade.
+    per_request = Counter((r["path_id"], r["difficulty"] if r["mode"] == "multi_grade" else None)
+                          for r in ledger.dataset)
+    assert max(per_request.values(), default=0) <= 1, f"requests with more than one QA: {per_request.most_common(3)}"
     for row in ledger.dataset:
         assert row["id"] in ledger.qa_ids
         assert row["path_id"] in ledger.path_ids, row

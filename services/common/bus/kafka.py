@@ -343,6 +343,7 @@ class _Listener(AsyncConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked):  # type: ignore[no-untyped-def]
         await self.owner._run_callback(self.owner._on_revoke, revoked, commit=True)
+        self.owner._forget_positions(revoked)
 
     async def on_partitions_assigned(self, assigned):  # type: ignore[no-untyped-def]
         await self.owner._run_callback(self.owner._on_assign, assigned, commit=True)
@@ -395,6 +396,15 @@ class KafkaBusConsumer(Consumer):
                 )
         elif offsets:
             log.warning("group %s: partitions lost before commit; %d offsets not committed", self.group, len(offsets))
+
+    def _forget_positions(self, ktps: Iterable[Any]) -> None:
+        """Revoked partitions leave the assignment now, so one handed back to this member restarts from the group's
+        committed offset like on any other member. kafka-python 3's eager rebalance keeps the fetch position of a
+        partition that stays with its member, past records the revoke handed back (the consumer loop forgot them):
+        they were never read again, and a later commit skipped them (the Java client clears the assignment here)."""
+        subscription = self._consumer._subscription
+        gone = set(ktps)
+        subscription.assign_from_subscribed([tp for tp in subscription.assigned_partitions() if tp not in gone])
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Message]:
         self._check_open()
