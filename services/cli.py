@@ -331,7 +331,8 @@ def report(
         show_default=False,
     ),
     out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="Where to write the page; default: PATH/report.html.", show_default=False
+        None, "--out", "-o", help="Where to write the page; default: PATH/report.html for a run folder or a folder "
+        "holding dataset/ and graph/ (a dataset folder or graph store itself needs --out).", show_default=False
     ),
     graph: Optional[str] = typer.Option(
         None, "--graph", help="The graph snapshot store (graph.snapshot_url), if not PATH/graph.", show_default=False

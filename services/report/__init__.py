@@ -32,14 +32,17 @@ def write_report(
     probe_files: Sequence[str | Path] = (),
     sample_qa: int | None = None,
 ) -> Path:
-    """Write the report of `path` (see linksyn.report.sources.locate) to `out` (default: PATH/report.html for a
-    folder) and return where it went. ReportSourceError when there is nothing to report on."""
+    """Write the report of `path` (see linksyn.report.sources.locate) to `out` and return where it went. The default
+    is PATH/report.html for a run folder or a folder holding dataset/ and graph/; a dataset folder or a graph store
+    itself needs `out` (the page is not written into them). ReportSourceError when there is nothing to report on."""
     from linksyn.report.figures import SampleSizes, compute
     from linksyn.report.page import render
     from linksyn.report.sources import locate
 
     src = locate(path, graph=graph, dataset=dataset, dataset_state=dataset_state, probe_files=probe_files)
     sizes = SampleSizes() if sample_qa is None else SampleSizes(qa=sample_qa)
+    if out is None and src.run is None and str(path) in (src.graph_url, src.dataset.url if src.dataset else None):
+        raise ReportSourceError(f"{path} is a dataset folder or graph store: say where the page goes (--out)")
     html = render(compute(src, sizes))
     target = Path(out) if out is not None else Path(path) / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)

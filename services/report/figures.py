@@ -436,9 +436,12 @@ def probe_figures(src: ReportSources) -> ProbeFigures | None:
 
 def _sampler_walk(run: Mapping[str, Any] | None) -> tuple[dict[str, Any], tuple[dict, dict] | None, int | None,
                                                          tuple[int, float] | None]:
-    """From a run's sampler details: walk params, targets, paths emitted, (paths, KP coverage) realised."""
+    """From a run's sampler details: walk params (with its random seed as `rng_seed`), targets, paths emitted,
+    (paths, KP coverage) realised."""
     d = ((run or {}).get("stages", {}).get("sampler", {}) or {}).get("details", {})
     params = dict(d.get("params", {}))
+    if "rng_seed" in d:
+        params["rng_seed"] = d["rng_seed"]
     targets = None
     if d.get("discipline", {}).get("target") or d.get("difficulty", {}).get("target"):
         targets = (d.get("discipline", {}).get("target", {}), d.get("difficulty", {}).get("target", {}))
@@ -480,7 +483,8 @@ def compute(src: ReportSources, sizes: SampleSizes = SampleSizes(), rng_seed: in
                               if src.dataset is not None and src.dataset.shards else 0)
         if not n_paths:
             n_paths = DEFAULT_PATHS_PER_SEED * src.graph.n_seeds
-        coverage = coverage_curves(src.graph, n_paths, params, targets, rng_seed=rng_seed,
+        walk = {k: v for k, v in params.items() if k != "rng_seed"}
+        coverage = coverage_curves(src.graph, n_paths, walk, targets, rng_seed=int(params.get("rng_seed", rng_seed)),
                                    points=sizes.coverage_points)
         if coverage.note:
             notes.append(f"coverage: {coverage.note}")

@@ -215,3 +215,7 @@ def test_the_command_writes_the_page_and_refuses_what_it_cannot_read(run_dir: Pa
     assert f"report: {out}" in result.output and out.read_text().count('<article class="qa"') == 3
     result = runner.invoke(app, ["report", str(_empty(tmp_path))])
     assert result.exit_code == 2 and "holds no run (report.json), dataset" in result.output
+    # The page is never written into a dataset folder (it would become part of the dataset).
+    result = runner.invoke(app, ["report", str(run_dir / "dataset"), "--graph", str(run_dir / "graph")])
+    assert result.exit_code == 2 and "say where the page goes (--out)" in result.output
+    assert not (run_dir / "dataset" / "report.html").exists()
