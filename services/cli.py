@@ -213,13 +213,15 @@ def _print_run_summary(report: dict[str, Any], selected: list[str], out: Path, h
     if report.get("dataset"):
         where.append(f"dataset: {report['dataset']}")
     if html_report:
-        from linksyn.report import ReportSourceError, write_report
+        from linksyn.report import write_report
 
         try:
             typer.echo(f"report: {write_report(out)} ({'; '.join(where)})")
             return
-        except (ReportSourceError, OSError, ValueError) as e:
-            typer.secho(f"warning: the HTML report could not be written: {e}", err=True, fg=typer.colors.YELLOW)
+        except Exception as e:  # noqa: BLE001 - the run's outputs stand; the page is only a view of them
+            logging.getLogger(__name__).debug("writing report.html failed", exc_info=True)
+            typer.secho(f"warning: the HTML report could not be written ({type(e).__name__}: {e}); "
+                        f"`linksyn report {out}` tries again", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"report: {out / 'report.json'}" + (f" ({where[1]})" if len(where) > 1 else ""))
 
 

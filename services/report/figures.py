@@ -453,6 +453,10 @@ def _sampler_walk(run: Mapping[str, Any] | None) -> tuple[dict[str, Any], tuple[
 def compute(src: ReportSources, sizes: SampleSizes = SampleSizes(), rng_seed: int = 0) -> Figures:
     run = src.run
     notes = list(src.notes)
+    if run is None:
+        notes.insert(0, "no report.json: these are a deployment's outputs (dataset folder, graph store); the paths, "
+                        "QA synthesized, stage times and tokens, and the sampler's realised shares are recorded by "
+                        "`linksyn run` only")
     sampled = []
     dataset_totals = src.dataset.totals() if src.dataset is not None else None
     facts: list[tuple[str, str]] = []
