@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import fsspec
 import pyarrow as pa
-from linksyn.common.dataset import CARD, FORMAT_EXT, MANIFEST, STATE_DIR, DatasetTotals, parse_manifest
+from linksyn.common.dataset import CARD, MANIFEST, STATE_DIR, DatasetTotals, parse_manifest, shard_glob
 from linksyn.common.snapshots.graph import GraphSnapshot
 from linksyn.common.snapshots.store import SnapshotStore
 
@@ -107,7 +107,7 @@ def open_dataset(url: str, state_url: str | None = None) -> DatasetFiles:
         if manifest is not None and fmt in manifest.get("formats", []):
             shards = [f"{root}/{s['files'][fmt]}" for s in manifest["shards"] if fmt in s.get("files", {})]
         else:
-            shards = sorted(fs.glob(f"{root}/data/{fmt}/*.{FORMAT_EXT[fmt]}"))
+            shards = sorted(fs.glob(f"{root}/{shard_glob(fmt)}"))
         if shards:
             break
     else:
