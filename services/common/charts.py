@@ -79,6 +79,8 @@ class _Svg:
     height: int
     chart_id: str
     title: str
+    scale: str = "linear"
+    """How values map to lengths ("linear" or "log"), stated on the <svg> as data-scale."""
     parts: list[str] = field(default_factory=list)
 
     def text(self, x: float, y: float, s: str, *, anchor: str = "start", cls: str = "", size: int = FONT_PX,
@@ -96,6 +98,7 @@ class _Svg:
     def render(self) -> str:
         head = (
             f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="{escape(self.chart_id)}" '
+            f'data-scale="{self.scale}" '
             f'width="{self.width}" height="{self.height}" viewBox="0 0 {self.width} {self.height}" '
             f'font-family="{escape(FONT)}" role="img" aria-label="{escape(self.title)}">'
         )
@@ -202,10 +205,14 @@ def grouped_bar_chart(
     group_h = bar_h * len(series) + gap
     top_pad = 28 + (18 if legend and len(series) > 1 else 0)
     label_w = _label_column(labels)
-    value_w = 70
+    printed_texts = [
+        (texts[j][i] if texts is not None and texts[j][i] is not None else format_value(v, axis))
+        for j, s in enumerate(series) for i, v in enumerate(s.values)
+    ]
+    value_w = math.ceil(max([60.0, *(text_width(t, 11) for t in printed_texts)])) + 8
     plot_w = WIDTH - label_w - value_w - 10
     height = top_pad + max(1, len(labels)) * group_h + 8
-    svg = _Svg(WIDTH, height, chart_id, title)
+    svg = _Svg(WIDTH, height, chart_id, title, scale="log" if axis.log else "linear")
     svg.text(0, 16, title, size=13, weight="bold", cls="chart-title")
     if legend and len(series) > 1:
         _legend(svg, [s.name for s in series], label_w, 38)

@@ -462,9 +462,13 @@ def compute(src: ReportSources, sizes: SampleSizes = SampleSizes(), rng_seed: in
     facts: list[tuple[str, str]] = []
     if run is not None:
         facts.append(("run", f"{src.run_dir} ({run.get('status', '?')}, {run.get('wall_s', 0):.1f} s)"))
-        sources = ", ".join(f"{s['path']} ({s['format']})" for s in run.get("seed_sources", []))
-        if sources:
-            facts.append(("seeds", sources))
+        files = run.get("seed_sources", [])
+        given = run.get("seed_paths") or [f["path"] for f in files]
+        if given:
+            formats = Counter(f["format"] for f in files)
+            shown = ", ".join(given[:10]) + (f" and {len(given) - 10} more" if len(given) > 10 else "")
+            facts.append(("seeds", f"{shown} ({len(files):,} files: "
+                                   + ", ".join(f"{fmt} {n:,}" for fmt, n in formats.most_common()) + ")"))
         if run.get("stages_not_available"):
             facts.append(("not available in this build", ", ".join(run["stages_not_available"])))
         if run.get("error"):

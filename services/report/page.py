@@ -39,6 +39,9 @@ td.up{background:#e3f3e6}td.down{background:#f8e1e1}
 :lang(zh){font-family:'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif}
 """
 
+LOG_SCALE_ABOVE = 50
+"""The funnel's bars go on a log scale when its largest step is more than this many times its smallest."""
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 """Nothing may be loaded: the page is complete as it is."""
 
@@ -83,8 +86,11 @@ def _header(f: Figures) -> str:
 
 def _funnel(f: Figures) -> str:
     parts = ["<h2>From seeds to kept rows</h2>"]
-    parts.append(_figure("funnel", bar_chart("funnel", "Records at each step", f.funnel.steps),
-                         "Each step's records (the synth may make several QA of one path)."))
+    shown = [b.value for b in f.funnel.steps if b.value > 0]
+    log = bool(shown) and max(shown) > LOG_SCALE_ABOVE * min(shown)
+    parts.append(_figure("funnel", bar_chart("funnel", "Records at each step", f.funnel.steps, Axis(log=log)),
+                         "Each step's records (the synth may make several QA of one path)"
+                         + ("; bars on a log scale, the steps being orders of magnitude apart." if log else ".")))
     if f.funnel.losses:
         parts.append(_figure("losses", bar_chart(
             "losses", f"Dropped and dead-lettered, by reason ({f.funnel.losses_total:,} in all)", f.funnel.losses),

@@ -75,19 +75,30 @@ class DatasetFiles:
             return pa.table({c: pa.array([], pa.string()) for c in (columns or [])})
         return pa.concat_tables(tables, promote_options="default")
 
+    def _num_rows(self, number: int, path: str) -> int:
+        if self.manifest is not None and number < len(self.manifest["shards"]):
+            return int(self.manifest["shards"][number]["records"])
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            with self.fs.open(path, "rb") as fh:
+                return pq.ParquetFile(fh).metadata.num_rows
+        return self._read(path, None).num_rows
+
     def rows(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """Whole rows by position in the dataset (shard after shard); only the shards holding them are read."""
         wanted = sorted(set(indices))
         out: dict[int, dict[str, Any]] = {}
         start = 0
-        for path in self.shards:
+        for number, path in enumerate(self.shards):
             if not wanted:
                 break
-            table = self._read(path, None)
-            end = start + table.num_rows
+            end = start + self._num_rows(number, path)
             here = [i for i in wanted if start <= i < end]
-            for i, row in zip(here, table.take([i - start for i in here]).to_pylist()):
-                out[i] = row
+            if here:
+                table = self._read(path, None)
+                for i, row in zip(here, table.take(pa.array([i - start for i in here], pa.int64())).to_pylist()):
+                    out[i] = row
             wanted = [i for i in wanted if i >= end]
             start = end
         return [out[i] for i in indices if i in out]

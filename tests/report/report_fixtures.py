@@ -33,10 +33,10 @@ def graph_snapshot(n_seeds: int = 30, n_kps: int = 24, seed: int = 3) -> GraphSn
     return dataclasses.replace(snap, seed_question=StringTable.from_list(questions))
 
 
-def write_dataset(root: Path, snap: GraphSnapshot, n: int = 10) -> SinkStage:
+def write_dataset(root: Path, snap: GraphSnapshot, n: int = 10, shard_records: int = 10_000) -> SinkStage:
     """n kept QA (the first two in Chinese) drawn from the graph's seeds, and one duplicate, through the sink."""
     seed_ids = snap.seed_ids.to_list()
-    stage = SinkStage(SinkConfig(output_dir=str(root), flush_interval_s=3600.0), TOPIC)
+    stage = SinkStage(SinkConfig(output_dir=str(root), flush_interval_s=3600.0, shard_records=shard_records), TOPIC)
     qas = []
     for i, q in enumerate(random_questions(n, seed=9, words=20)):
         first = i % (len(seed_ids) - 2)

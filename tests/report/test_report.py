@@ -200,6 +200,19 @@ def test_sizes_stay_bounded_on_a_larger_run(tmp_path: Path):
     assert len(page.encode()) < 200_000
 
 
+def test_rows_are_read_from_the_shards_holding_them_only(tmp_path: Path):
+    from linksyn.report.sources import open_dataset
+    from tests.report.report_fixtures import graph_snapshot, write_dataset
+
+    write_dataset(tmp_path / "dataset", graph_snapshot(), n=40, shard_records=10)
+    ds = open_dataset(str(tmp_path / "dataset"))
+    assert len(ds.shards) == 4 and ds.fmt == "parquet"
+    every = ds.table(["id"]).column("id").to_pylist()
+    assert [r["id"] for r in ds.rows([35, 2, 12])] == [every[35], every[2], every[12]]
+    shutil.rmtree(tmp_path / "dataset" / ".sink-state")  # no manifest: row counts from the shards themselves
+    assert [r["id"] for r in open_dataset(str(tmp_path / "dataset")).rows([39, 0])] == [every[39], every[0]]
+
+
 def test_covered_after_each_path_counts_new_kps_in_path_order():
     kps = np.array([[0, 1, -1], [1, 2, 3], [0, 3, -1], [4, -1, -1]])
     assert covered_after_each_path(kps, 6).tolist() == [2, 4, 4, 5]
