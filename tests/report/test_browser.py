@@ -3,12 +3,15 @@ reads the page's figures off the rendered charts and they must be the numbers of
 
 The run: `linksyn run` on the 42 example seeds with the LLM-free extractor (static MiniLM keyphrases) and a small
 synth workload on the embedded SmolLM2 (6 paths, short replies): every stage real, about 1-3 minutes on 2 CPU cores.
-The screenshot of the page is kept under the test's tmp dir (its path is printed).
+The screenshot of the page is kept under the test's tmp dir (its path is printed); with LINKSYN_TEST_ARTIFACTS=DIR
+the screenshot and the page are also copied there (pytest's tmp dirs are rotated).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +99,11 @@ def test_the_report_of_a_real_run_shows_the_numbers_of_its_report_json(tmp_path:
         timing = page.navigate((out / "report.html").as_uri())
         shot = page.screenshot(tmp_path / "report.png")
         print(f"\nscreenshot: {shot}\nload event after {timing['load']:.0f} ms, {timing['decodedBodySize']:,} bytes")
+        keep = os.environ.get("LINKSYN_TEST_ARTIFACTS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for f in (shot, out / "report.html"):
+                print(f"kept: {shutil.copy(f, Path(keep) / f'browser-test-{f.name}')}")
         seen = page.evaluate(READ_FIGURES)
         cjk_fonts = page.fonts_for("[data-lang=zh] .example")
         page.close()
