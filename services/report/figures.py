@@ -276,10 +276,10 @@ def shares(src: ReportSources, dataset_totals: Any) -> list[Shares]:
 def languages(src: ReportSources, dataset_totals: Any, sizes: SampleSizes) -> tuple[Shares | None, list[LanguageExample]]:
     """Languages of the seeds (detected on up to sizes.lang_seeds of the graph's seeds, evenly spread) and of the
     rows kept, with one seed question of each language."""
-    from linksyn.common.text import detect_lang
+    from linksyn.common.text import cjk_share, detect_lang
 
     series: dict[str, dict[str, float]] = {}
-    examples: dict[str, str] = {}
+    examples: dict[str, tuple[float, str]] = {}  # lang -> (how mixed, question): the least mixed one is shown
     note = ""
     snap = src.graph
     if snap is not None and snap.n_seeds:
@@ -289,7 +289,10 @@ def languages(src: ReportSources, dataset_totals: Any, sizes: SampleSizes) -> tu
             question = snap.seed_question[i]
             lang = detect_lang(question)
             counts[lang] += 1
-            examples.setdefault(lang, _cut(question, sizes.seed_chars))
+            share = cjk_share(question)
+            mixed = 1.0 - share if lang == "zh" else share
+            if lang not in examples or mixed < examples[lang][0]:
+                examples[lang] = (mixed, question)
         series["seeds (graph)"] = _shares(counts)
         if step > 1:
             note = f"seed languages detected on {sum(counts.values()):,} of {snap.n_seeds:,} seeds (every {step}th)"
@@ -299,7 +302,7 @@ def languages(src: ReportSources, dataset_totals: Any, sizes: SampleSizes) -> tu
         return None, []
     keys = sorted({k for v in series.values() for k in v}, key=lambda k: (-max(v.get(k, 0.0) for v in series.values()), k))
     shares_ = Shares("language", keys, {n: [v.get(k, 0.0) for k in keys] for n, v in series.items()}, note)
-    return shares_, [LanguageExample(k, q) for k, q in sorted(examples.items())]
+    return shares_, [LanguageExample(k, _cut(q, sizes.seed_chars)) for k, (_, q) in sorted(examples.items())]
 
 
 def graph_figures(snap: GraphSnapshot, components: int | None, sizes: SampleSizes) -> GraphFigures:
