@@ -324,7 +324,8 @@ def graph_figures(snap: GraphSnapshot, components: int | None, sizes: SampleSize
         d = int(snap.kp_discipline[i])
         label = snap.kp_text[i] + (f" ({snap.disciplines[d]})" if 0 <= d < len(snap.disciplines) else "")
         pop = int(snap.kp_popularity[i])
-        tops.append(Bar(label, pop, f"{pop:,} seeds · {int(degree[i]):,} links"))
+        links = int(degree[i])
+        tops.append(Bar(label, pop, f"{pop:,} seed{'' if pop == 1 else 's'} · {links:,} link{'' if links == 1 else 's'}"))
     return GraphFigures(snap.version, snap.n_kps, snap.n_edges, snap.n_seeds, components, bins, tops)
 
 
