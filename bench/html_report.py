@@ -9,7 +9,7 @@ What it measures, for the report of a large graph and dataset:
 Outputs to report on: `--run DIR` (a `linksyn run` output folder, or with --graph/--dataset a cluster's), or, by
 default, made here: a synthetic graph of --seeds seeds (linksyn.graph's builder, Zipf-popular KPs, as
 bench/sampler.py makes it) and a dataset of --rows rows whose lineage points at its seeds, written by the sink's
-own store (shards of 10,000 rows, manifest, card).
+own store (one partition: shards of 10,000 rows, its manifest, the card and its plots).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def make_outputs(folder: Path, n_seeds: int, n_rows: int) -> None:
     from linksyn.common.dataset import DatasetTotals
     from linksyn.common.snapshots.store import SnapshotStore
     from linksyn.sink.card import card_plots, render_card
-    from linksyn.sink.store import DatasetStore
+    from linksyn.sink.store import ROW_SCHEMA, DatasetStore
     from sampler import synthetic
 
     snap = synthetic(n_seeds, max(100, n_seeds // 2))
@@ -61,15 +61,17 @@ def make_outputs(folder: Path, n_seeds: int, n_rows: int) -> None:
                 "models": ["bench-model"], "prompt_version": "link-v1", "mode": "link", "lang": "en",
                 "prompt_tokens": 900, "completion_tokens": 300,
             })
-        files = store.write_shard(number, rows, ["parquet"])
+        columns = {name: [r[name] for r in rows] for name in ROW_SCHEMA.names}
+        files = store.write_shard(0, number, columns, ["parquet"])
         shards.append({"number": number, "records": len(rows), "files": files})
-        totals.add_rows(rows)
+        totals.add_columns(columns)
     totals.shards = len(shards)
     totals.dropped.update({"duplicate": n_rows // 50, "near_duplicate": n_rows // 80, "contaminated": n_rows // 500})
-    store.write_manifest({"version": 1, "minhash": {}, "formats": ["parquet"], "shards": shards, "chunks": [],
-                          "totals": totals.to_json()})
+    store.write_manifest(0, {"version": 2, "partition": 0, "formats": ["parquet"], "shards": shards, "chunks": [],
+                             "totals": totals.to_json()})
     plots = card_plots(totals)
-    store.write_card(render_card(totals, ["parquet"], "bench"), {f: svg for f, (_, svg) in plots.items()})
+    card = render_card(totals, ["parquet"], "bench", [(f, c) for f, (c, _) in plots.items()])
+    store.write_card(card, {f: svg for f, (_, svg) in plots.items()})
 
 
 def load_times(url: str, blank: str, repeat: int, workdir: Path) -> tuple[float, list[float], list[float]]:

@@ -3,8 +3,8 @@
 Each figure is plain numbers with labels; linksyn.report.page draws them. Where a figure comes from:
 - funnel: report.json's counts (seeds read, annotated, paths, synthesized) and the stages' totals (rows kept), drops
   by reason from the stages' `drop:` totals and the rejected rows, dead letters by service and error; for a cluster
-  (no report.json) the graph's seeds and the dataset's rows, and the sink's drops from its manifest;
-- shares: the sampler's target and realised shares (report.json), the dataset's shares (manifest or rows); without
+  (no report.json) the graph's seeds and the dataset's rows, and the sink's drops from its manifests;
+- shares: the sampler's target and realised shares (report.json), the dataset's shares (manifests or rows); without
   a run, the target is the graph's natural mix (each class's share of seed attachments, the sampler's default);
 - graph: the latest snapshot (size, degree distribution in power-of-two bins, the most popular KPs);
 - cost: each stage's wall time and totals (keys ending in `_tokens`, keys starting with `cost`) and its models
@@ -229,8 +229,9 @@ def funnel(src: ReportSources, dataset_records: int | None, sizes: SampleSizes) 
             steps.append(Bar("seeds in the graph", src.graph.n_seeds))
         if dataset_records is not None:
             steps.append(Bar("rows kept", dataset_records))
-        if src.dataset is not None and src.dataset.manifest is not None:
-            totals_by_stage = {"sink": {f"drop:{k}": v for k, v in src.dataset.manifest["totals"]["dropped"].items()}}
+        if src.dataset is not None and src.dataset.manifests:
+            dropped = src.dataset.totals().dropped
+            totals_by_stage = {"sink": {f"drop:{k}": v for k, v in dropped.items()}}
     losses = _losses(src, totals_by_stage)
     return Funnel(steps, losses[: sizes.losses], int(sum(b.value for b in losses)))
 
@@ -480,7 +481,7 @@ def compute(src: ReportSources, sizes: SampleSizes = SampleSizes(), rng_seed: in
     if src.graph_url:
         facts.append(("graph store", f"{src.graph_url}" + (f" (snapshot v{src.graph.version})" if src.graph else "")))
     if src.dataset is not None:
-        facts.append(("dataset", src.dataset.url + ("" if src.dataset.manifest is not None else
+        facts.append(("dataset", src.dataset.url + ("" if src.dataset.manifests else
                                                     " (no sink manifest found: drops unknown)")))
     graph = None
     if src.graph is not None:

@@ -2,8 +2,8 @@
 folder (card, shards, the sink's manifest), probe results. Either a `linksyn run` output folder, or what a cluster
 leaves (the dataset folder and the graph store, local or at any fsspec URL); missing parts are noted, never invented.
 
-Reading is bounded: the dataset's figures come from its manifest when the sink's state folder is found (else from
-the rows' columns), and rows are read whole only for the sample shown.
+Reading is bounded: the dataset's figures come from its partitions' manifests when the sink's state folder is found
+(else from the rows' columns), and rows are read whole only for the sample shown, from the shards holding them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import fsspec
 import pyarrow as pa
-from linksyn.common.dataset import CARD, MANIFEST, STATE_DIR, DatasetTotals, parse_manifest, shard_glob
+from linksyn.common.dataset import CARD, MANIFEST, STATE_DIR, DatasetTotals, read_manifests, shard_glob
 from linksyn.common.snapshots.graph import GraphSnapshot
 from linksyn.common.snapshots.store import SnapshotStore
 
@@ -35,25 +35,30 @@ class ReportSourceError(ValueError):
 
 @dataclass
 class DatasetFiles:
-    """A dataset folder as the sink leaves it: its shards (one format), and its manifest if its state folder is found."""
+    """A dataset folder as the sink leaves it: its shards (one format), and its partitions' manifests if its state
+    folder is found."""
 
     url: str
     fs: Any
     root: str
     shards: list[str]
-    """Shard paths of the format read (Parquet if present, else JSONL), in order."""
+    """Shard paths of the format read (Parquet if present, else JSONL), partition after partition, in order."""
     fmt: str
-    manifest: dict[str, Any] | None = None
+    manifests: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Partition -> its manifest (empty when the state folder was not found)."""
+    shard_records: list[int | None] = field(default_factory=list)
+    """Records of each shard, as the manifests list them (None where not known)."""
     has_card: bool = False
 
     def totals(self) -> DatasetTotals:
-        """The manifest's totals; without a manifest, the same figures counted from the rows (no drops known)."""
-        if self.manifest is not None:
-            return DatasetTotals.from_json(self.manifest["totals"])
+        """The manifests' totals; without them, the same figures counted from the rows (no drops known)."""
+        if self.manifests:
+            return DatasetTotals.of_manifests(self.manifests)
         totals = DatasetTotals(shards=len(self.shards))
-        table = self.table(["discipline", "difficulty", "mode", "lang", "models", "prompt_version", "prompt_tokens",
-                            "completion_tokens"])
-        totals.add_rows(table.to_pylist())
+        table = self.table(["id", "discipline", "difficulty", "mode", "lang", "models", "prompt_version",
+                            "prompt_tokens", "completion_tokens"])
+        if table.num_rows:
+            totals.add_columns(table.to_pydict())
         return totals
 
     def _read(self, path: str, columns: Sequence[str] | None) -> pa.Table:
@@ -76,8 +81,9 @@ class DatasetFiles:
         return pa.concat_tables(tables, promote_options="default")
 
     def _num_rows(self, number: int, path: str) -> int:
-        if self.manifest is not None and number < len(self.manifest["shards"]):
-            return int(self.manifest["shards"][number]["records"])
+        known = self.shard_records[number] if number < len(self.shard_records) else None
+        if known is not None:
+            return known
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -105,33 +111,41 @@ class DatasetFiles:
 
 
 def open_dataset(url: str, state_url: str | None = None) -> DatasetFiles:
-    """The dataset at `url` (folder or fsspec URL); its manifest from `state_url` or `<url>/.sink-state`.
-    ReportSourceError if it holds neither shards nor a manifest."""
+    """The dataset at `url` (folder or fsspec URL); its partitions' manifests from `state_url` or
+    `<url>/.sink-state`. ReportSourceError if it holds neither shards nor a manifest."""
     fs, root = fsspec.core.url_to_fs(url)
     root = root.rstrip("/")
-    manifest = None
     state_fs, state_root = fsspec.core.url_to_fs(state_url) if state_url else (fs, f"{root}/{STATE_DIR}")
-    manifest_path = f"{state_root.rstrip('/')}/{MANIFEST}"
-    if state_fs.exists(manifest_path):
-        manifest = parse_manifest(state_fs.cat_file(manifest_path), manifest_path)
+    try:
+        manifests = read_manifests(state_fs, state_root)
+    except ValueError as e:
+        raise ReportSourceError(str(e)) from None
+    formats = {f for m in manifests.values() for f in m.get("formats", [])}
+    shards: list[str] = []
+    records: list[int | None] = []
     for fmt in READ_FORMATS:
-        if manifest is not None and fmt in manifest.get("formats", []):
-            shards = [f"{root}/{s['files'][fmt]}" for s in manifest["shards"] if fmt in s.get("files", {})]
-        else:
+        if fmt in formats:
+            for m in manifests.values():
+                for s in m["shards"]:
+                    if fmt in s.get("files", {}):
+                        shards.append(f"{root}/{s['files'][fmt]}")
+                        records.append(int(s["records"]))
+        elif not manifests:
             shards = sorted(fs.glob(f"{root}/{shard_glob(fmt)}"))
+            records = [None] * len(shards)
         if shards:
             break
     else:
-        fmt, shards = READ_FORMATS[0], []
-    if not shards and manifest is None:
+        fmt = READ_FORMATS[0]
+    if not shards and not manifests:
         raise ReportSourceError(f"{url} holds no dataset shards (data/parquet, data/jsonl) and no sink manifest")
-    return DatasetFiles(url, fs, root, shards, fmt, manifest, fs.exists(f"{root}/{CARD}"))
+    return DatasetFiles(url, fs, root, shards, fmt, manifests, records, fs.exists(f"{root}/{CARD}"))
 
 
 def is_dataset(url: str) -> bool:
     fs, root = fsspec.core.url_to_fs(url)
     root = root.rstrip("/")
-    return fs.exists(f"{root}/data") or fs.exists(f"{root}/{STATE_DIR}/{MANIFEST}")
+    return fs.exists(f"{root}/data") or bool(fs.glob(f"{root}/{STATE_DIR}/partitions/*/{MANIFEST}"))
 
 
 # ---- probes -----------------------------------------------------------------------------------------------------

@@ -127,9 +127,12 @@ def test_the_report_of_a_real_run_shows_the_numbers_of_its_report_json(tmp_path:
             shown = values(charts[chart], series)
             want = {label(k): v for k, v in sampler[key][part].items()}
             assert {k: shown[k] for k in want} == pytest.approx(want) and sum(shown.values()) == pytest.approx(1.0)
-    manifest = json.loads((out / "dataset" / ".sink-state" / "manifest.json").read_text())["totals"]
+    disciplines: dict[str, int] = {}  # over the sink's partitions
+    for path in (out / "dataset" / ".sink-state" / "partitions").glob("*/manifest.json"):
+        for k, v in json.loads(path.read_text())["totals"]["disciplines"].items():
+            disciplines[k] = disciplines.get(k, 0) + v
     assert values(charts["shares-discipline"], "dataset (rows kept)") == pytest.approx(
-        {k: manifest["disciplines"].get(k, 0) / kept for k in values(charts["shares-discipline"], "dataset (rows kept)")})
+        {k: disciplines.get(k, 0) / kept for k in values(charts["shares-discipline"], "dataset (rows kept)")})
     # Coverage: the run's own point, and the value walker's curve (redrawn on the snapshot) ending on it.
     (marker,) = charts["coverage"]["markers"]
     assert (int(marker["x"]), float(marker["value"])) == (PATHS, pytest.approx(sampler["kp_coverage"]))
