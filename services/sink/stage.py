@@ -322,9 +322,10 @@ class SinkStage:
 
     @property
     def totals(self) -> dict[str, int]:
-        """Counters of the run report, durable ones (linksyn run reads them after the last flush): rows kept, drops
-        by reason (`drop:duplicate`, `drop:near_duplicate`, `drop:contaminated`), replays skipped, shards."""
-        durable = self.dataset_totals
+        """Counters of the run report (linksyn run reads them after the last flush, when the partitions are released):
+        what the durable dataset holds, summed over every partition's manifest (rows kept, drops by reason as
+        `drop:duplicate`, `drop:near_duplicate`, `drop:contaminated`, shards), and the replays this sink skipped."""
+        durable = DatasetTotals.of_manifests(self.store.manifests())
         out = {"kept": durable.records, "replays": self.replays, "shards": durable.shards}
         out.update({f"drop:{reason}": n for reason, n in durable.dropped.items()})
         return out

@@ -128,6 +128,8 @@ def test_counts_in_its_own_terms_and_the_card_shows_its_plots(sink_cfg, messages
     stage.process(messages(qas[:2]))  # replays of records already decided
     stage.close()
     assert stage.totals == {"kept": 9, "drop:duplicate": 1, "drop:contaminated": 1, "replays": 2, "shards": 1}
+    stage.on_revoke({TP})  # what the consumer does as it stops: the durable figures stay
+    assert stage.totals == {"kept": 9, "drop:duplicate": 1, "drop:contaminated": 1, "replays": 2, "shards": 1}
     root = Path(cfg.output_dir)
     card = (root / "README.md").read_text()
     for name in ("disciplines", "difficulty", "dropped"):
