@@ -237,7 +237,8 @@ def run(
         show_default=False,
     ),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Output folder: report.json, graph snapshots, the dataset.", show_default=False
+        ..., "--out", "-o", help="Output folder: report.json, report.html, graph snapshots, the dataset.",
+        show_default=False,
     ),
     config: Optional[Path] = ConfigOption,
     stages: Optional[str] = typer.Option(

@@ -195,6 +195,9 @@ def _losses(src: ReportSources, totals_by_stage: Mapping[str, Mapping[str, Any]]
     for stage, totals in totals_by_stage.items():
         out += [Bar(f"{stage} dropped: {'contaminated (leak)' if k == 'contaminated' else k}", v)
                 for k, v in drops(totals).items()]
+    short = run.get("stages", {}).get("sampler", {}).get("details", {}).get("link_paths_short", {})
+    if short.get("dropped"):  # walks whose seeds shared too few KPs to make a link path (Sampler.link_stats)
+        out.append(Bar("sampler dropped: link path too short", short["dropped"]))
     dead = run.get("dead_letters", {})
     if dead.get("count"):
         records = dead.get("records", [])

@@ -1,13 +1,14 @@
 """One line per stage of a run, in the stage's own terms (pure: a stage's entry of report.json in, text out).
 
 `linksyn run` prints these lines and the HTML report shows them. Each stage says what it did: the extractor seeds
-annotated, the graph its size, the sampler paths and coverage, the synth QA made and dropped, the sink rows kept,
-duplicates and leaks. A stage without a phrasing of its own (a new one) gets the generic line of its consumer loop's
-counts and its totals.
+annotated and KPs kept and dropped, the graph its size, the sampler paths, coverage and short link paths, the synth
+QA made and dropped, the sink rows kept, duplicates and leaks. A stage without a phrasing of its own (a new one) gets
+the generic line of its consumer loop's counts and its totals.
 
 What a stage's entry holds (linksyn.pipeline.StageRun.report): status, reason, wall_s, counts (its consumer loop:
 records_in/out/failed, dead_letters), totals (its own counters: keys ending in `_tokens` are tokens spent, keys
-starting with `drop:` drops by reason, keys starting with `cost` costs) and details (its Stats RPC details).
+starting with `drop:` drops by reason, keys starting with `cost` costs; the extractor's `kps_*` count its KPs) and
+details (its Stats RPC details).
 """
 
 from __future__ import annotations
@@ -51,12 +52,30 @@ def _dead(stage: Stage) -> str:
     return f"; {_n(n)} dead-lettered" if n else ""
 
 
+def kp_drops(totals: Mapping[str, Any]) -> dict[str, float]:
+    """The extractor's KPs dropped by the validator, by reason (`kps_dropped_<reason>` keys), largest first."""
+    found = {k.removeprefix("kps_dropped_"): v for k, v in totals.items()
+             if k.startswith("kps_dropped_") and isinstance(v, (int, float)) and v}
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _kps(totals: Mapping[str, Any]) -> str:
+    if "kps_kept" not in totals:
+        return ""
+    line = (f"; {_n(totals['kps_kept'])} KPs kept ({_n(totals.get('kps_merged', 0))} merged, "
+            f"{_n(totals.get('kps_ungrounded', 0))} ungrounded)")
+    dropped = kp_drops(totals)
+    if dropped:
+        line += f", {_n(sum(dropped.values()))} dropped: " + ", ".join(f"{k} {_n(v)}" for k, v in dropped.items())
+    return line
+
+
 def _extractor(stage: Stage) -> str:
     t = stage.get("totals", {})
     d = stage.get("details", {})
     by = f" ({d['annotator']})" if d.get("annotator") else ""
     return f"annotated {_n(t.get('annotated', stage.get('counts', {}).get('records_out', 0)))} seeds{by}" + \
-        (f", {_n(t['failed'])} attempts failed" if t.get("failed") else "") + _dead(stage) + _tokens(t)
+        (f", {_n(t['failed'])} attempts failed" if t.get("failed") else "") + _kps(t) + _dead(stage) + _tokens(t)
 
 
 def _graph(stage: Stage) -> str:
@@ -74,7 +93,16 @@ def _sampler(stage: Stage) -> str:
     tv = d.get("discipline", {}).get("total_variation")
     return (f"emitted {_n(d['paths_emitted'])} paths ({d.get('walker', '?')} walker), covering "
             f"{d.get('kp_coverage', 0):.1%} of {_n(d.get('kps', 0))} knowledge points"
-            + (f"; discipline mix {tv:.3f} from target (total variation)" if isinstance(tv, (int, float)) else ""))
+            + (f"; discipline mix {tv:.3f} from target (total variation)" if isinstance(tv, (int, float)) else "")
+            + _short_links(d.get("link_paths_short", {})))
+
+
+def _short_links(short: Mapping[str, Any]) -> str:
+    """Link paths whose seeds shared too few KPs (linksyn.sampler.sampler.Sampler.link_stats)."""
+    if not any(short.values()):
+        return ""
+    return (f"; short link paths: {_n(short.get('retried', 0))} walked again, "
+            f"{_n(short.get('to_single_seed', 0))} moved to a single-seed mode, {_n(short.get('dropped', 0))} dropped")
 
 
 def _synth(stage: Stage) -> str:

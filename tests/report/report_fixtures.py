@@ -75,7 +75,9 @@ def run_report(snap: GraphSnapshot, sink: SinkStage, sampler_stats: dict[str, An
         "stages": {
             "extractor": {"status": "ran", "build_s": 2.5, "wall_s": 40.0, "counts": {
                 "records_in": snap.n_seeds + 1, "records_out": snap.n_seeds, "records_failed": 3, "dead_letters": 1},
-                "totals": {"annotated": snap.n_seeds, "failed": 3, "prompt_tokens": 9000, "completion_tokens": 1500},
+                "totals": {"annotated": snap.n_seeds, "failed": 3, "prompt_tokens": 9000, "completion_tokens": 1500,
+                           "kps_kept": 70, "kps_merged": 6, "kps_ungrounded": 2, "kps_dropped_choice_label": 4,
+                           "kps_dropped_number": 0, "kps_dropped_fragment": 7},
                 "details": {"annotator": "llm@extract-v1/hf:SmolLM2-135M-Instruct"}},
             "graph": {"status": "ran", "build_s": 0.4, "wall_s": 41.0, "counts": {"records_in": snap.n_seeds},
                       "details": {"nodes": snap.n_kps, "edges": snap.n_edges, "seeds": snap.n_seeds, "components": 2,

@@ -116,6 +116,7 @@ def test_the_report_of_a_real_run_shows_the_numbers_of_its_report_json(tmp_path:
         "annotated": report["annotated"], "seeds in the graph": stages["graph"]["details"]["seeds"],
         "paths": report["paths"], "QA synthesized": report["synthesized"], "rows kept": kept}
     drops = sum(v for s in ("synth", "sink") for k, v in stages[s].get("totals", {}).items() if k.startswith("drop:"))
+    drops += stages["sampler"]["details"].get("link_paths_short", {}).get("dropped", 0)  # walks too short to link
     if "losses" in charts:
         assert sum(values(charts["losses"]).values()) == drops + report["dead_letters"]["count"] + rejected
     else:

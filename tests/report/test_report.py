@@ -40,7 +40,8 @@ def test_each_stage_says_what_it_did_in_its_own_terms(run_dir: Path):
     lines = stage_lines(report)
     assert [line.split(":")[0] for line in lines] == ["extractor", "graph", "sampler", "synth", "sink"]
     assert lines[0].startswith("extractor: ran in 40.0s, annotated 30 seeds (llm@extract-v1/hf:SmolLM2-135M-Instruct)")
-    assert "1 dead-lettered; tokens: 1,500 completion + 9,000 prompt" in lines[0]
+    assert ("; 70 KPs kept (6 merged, 2 ungrounded), 11 dropped: fragment 7, choice_label 4; 1 dead-lettered; "
+            "tokens: 1,500 completion + 9,000 prompt") in lines[0]
     assert lines[1] == "graph: ran in 41.0s, 20 knowledge points, 35 edges, 30 seeds, 2 components (snapshot v1)"
     sampler = report["stages"]["sampler"]["details"]
     assert f"emitted {PATHS} paths (value walker), covering {sampler['kp_coverage']:.1%} of 20 knowledge points" in lines[2]
@@ -51,6 +52,12 @@ def test_each_stage_says_what_it_did_in_its_own_terms(run_dir: Path):
                                  "totals": {"scored": 4, "drop:empty": 1}}) == \
         "ranker: ran in 1.0s, in 5, out 4, failed attempts 0; scored 4; dropped: empty 1"
     assert stage_line("trainer", {"status": "not selected"}) == "trainer: not selected"
+    short = {**sampler, "link_paths_short": {"retried": 5, "to_single_seed": 2, "dropped": 1}}
+    assert stage_line("sampler", {"status": "ran", "details": short}).endswith(
+        "; short link paths: 5 walked again, 2 moved to a single-seed mode, 1 dropped")
+    ls = sampler["link_paths_short"]  # the fixture's own sampler's (it walked some short paths again)
+    assert lines[2].endswith(f"; short link paths: {ls['retried']} walked again, {ls['to_single_seed']} moved to a "
+                             f"single-seed mode, {ls['dropped']} dropped") == any(ls.values())
     assert stage_line("synth", {"status": "ran", "totals": {"paths": 2, "qa": 1, "cost_usd": 0.25}}).endswith(
         "2 paths -> 1 QA")  # no tokens spent: no token clause
 
@@ -67,6 +74,11 @@ def test_figures_of_a_run_are_its_numbers(run_dir: Path):
                       "seed rows rejected: invalid JSON": 1, "seed rows rejected: missing 'question'": 1,
                       "extractor dead-lettered: LLM reply": 1}
     assert f.funnel.losses_total == 9
+    report["stages"]["sampler"]["details"]["link_paths_short"] = {"retried": 5, "to_single_seed": 2, "dropped": 3}
+    (run_dir / "report.json").write_text(json.dumps(report))
+    again = compute(locate(run_dir)).funnel
+    assert {b.label: b.value for b in again.losses}["sampler dropped: link path too short"] == 3
+    assert again.losses_total == 12
     disc, grade = f.shares
     sampler = report["stages"]["sampler"]["details"]
     for name, attr, key in (("target", disc, "discipline"), ("realised (paths)", disc, "discipline")):
