@@ -105,6 +105,8 @@ BENCHES: tuple[Bench, ...] = (
     Bench("scale", "the sink to 10M records: records/s and RSS per size, 1 vs 2 replicas, restart with full state, "
           "near-dup recall/precision (stream, + global pass) vs one in-memory index, bytes per record per topic, "
           "the sink on Kafka (Tansu)", quick=("--quick",), timeout_s=7200, quick_timeout_s=900),
+    Bench("html_report", "the HTML report of a 10,000-seed graph and 100,000 rows: size, Chromium load vs a blank page",
+          quick=("--seeds", "2000", "--rows", "5000", "--repeat", "2"), timeout_s=900, quick_timeout_s=300),
 )
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up .venv and runs the embedded pipeline (every stage in one process, in-memory bus, CPU, offline) on the
-# example seeds in examples/seeds.jsonl. The report goes to out/demo/report.json.
+# example seeds in examples/seeds.jsonl. `linksyn run` prints what each stage did and where the report is:
+# out/demo/report.html (open it in a browser; its figures are in out/demo/report.json), the dataset in out/demo/dataset.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,13 +9,4 @@ cd "$root"
 
 bash scripts/setup.sh
 out="$root/out/demo"
-rc=0
-"$root/.venv/bin/linksyn" run --seeds examples/seeds.jsonl --config examples/demo.yaml --out "$out" --overwrite "$@" || rc=$?
-if [ -f "$out/report.json" ]; then
-  echo
-  echo "report: $out/report.json"
-  if [ -d "$out/dataset" ]; then
-    echo "dataset: $out/dataset"
-  fi
-fi
-exit "$rc"
+exec "$root/.venv/bin/linksyn" run --seeds examples/seeds.jsonl --config examples/demo.yaml --out "$out" --overwrite "$@"

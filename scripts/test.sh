@@ -29,6 +29,8 @@ bash scripts/install_prometheus.sh
 # podman's storage between runs (tagged by a hash of what they are built from): a cold run adds the base image
 # (debootstrap) and the image build, a few minutes.
 bash scripts/install_podman.sh
+# Headless Chromium and a CJK font (browser test of the HTML report): Debian's chromium and fonts-noto-cjk.
+bash scripts/install_chromium.sh
 # ------------------------------------------------------------------------------------------------------------------
 
 exec "$root/.venv/bin/python" -m pytest -q "$@"

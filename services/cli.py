@@ -105,7 +105,7 @@ class LinksynGroup(TyperGroup):
                 self.add_command(LazyCommand(plugin), plugin.name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)  # in the order added: run, serve, push, status, schema, config, then plugins
+        return list(self.commands)  # in the order added: run, report, serve, push, status, schema, config, then plugins
 
 
 app = typer.Typer(
@@ -194,6 +194,38 @@ def _print_rejected(reader: Any, limit: int = 20) -> None:
 # ---- run ------------------------------------------------------------------------------------------------------
 
 
+def _print_run_summary(report: dict[str, Any], selected: list[str], out: Path, html_report: bool) -> None:
+    """What the run did, once: the totals, each stage in its own terms, where the report is."""
+    from linksyn.pipeline import STATUS_NOT_AVAILABLE
+    from linksyn.report.summary import stage_line
+
+    typer.echo(f"seeds in: {report['seeds_in']}, rejected rows: {report['seeds_rejected']['count']}, "
+               f"dead letters: {report['dead_letters']['count']}")
+    for name in selected:
+        typer.echo(f"  {stage_line(name, report['stages'][name])}")
+    if report["stages_not_available"]:
+        none_ran = all(report["stages"][n]["status"] == STATUS_NOT_AVAILABLE for n in selected)
+        typer.echo(
+            f"not available in this build: {', '.join(report['stages_not_available'])}"
+            + (" (no stage ran)" if none_ran else "")
+        )
+    where = [f"figures: {out / 'report.json'}"]
+    if report.get("dataset"):
+        where.append(f"dataset: {report['dataset']}")
+    if html_report:
+        from linksyn.report import write_report
+
+        try:
+            typer.echo(f"report: {write_report(out)} ({'; '.join(where)})")
+            return
+        except Exception as e:  # noqa: BLE001 - the run's outputs stand; the page is only a view of them
+            logging.getLogger(__name__).debug("writing report.html failed", exc_info=True)
+            typer.secho(f"warning: the HTML report could not be written ({type(e).__name__}: {e}); "
+                        f"`linksyn report {out}` tries again", err=True, fg=typer.colors.YELLOW)
+    typer.echo(f"report: {out / 'report.json'}" + (f" ({where[1]})" if len(where) > 1 else ""))
+
+
+
 @app.command()
 def run(
     seeds: list[Path] = typer.Option(
@@ -205,7 +237,8 @@ def run(
         show_default=False,
     ),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Output folder: report.json, graph snapshots, the dataset.", show_default=False
+        ..., "--out", "-o", help="Output folder: report.json, report.html, graph snapshots, the dataset.",
+        show_default=False,
     ),
     config: Optional[Path] = ConfigOption,
     stages: Optional[str] = typer.Option(
@@ -226,17 +259,20 @@ def run(
         False, "--overwrite", help="Replace an earlier run in OUT (its report, graph snapshots, dataset, trainer runs); "
         "without it such an OUT is refused, since stages would resume from its state."
     ),
+    html_report: bool = typer.Option(
+        True, "--report/--no-report", help="Also write OUT/report.html, the run's figures and plots (`linksyn report`)."
+    ),
     verbose: bool = VerboseOption,
 ) -> None:
-    """Run the whole pipeline in this process on an in-memory bus and write OUT/report.json.
+    """Run the whole pipeline in this process on an in-memory bus and write OUT/report.json and OUT/report.html.
 
     Seeds are read (bad rows are reported with file and line, and skipped), produced to linksyn.seeds, and every
     available stage processes them in order: extractor -> graph -> sampler -> synth -> sink (-> trainer). The
-    report lists seeds_in, rejected rows, dead letters, and per-stage counts and timings, and says which stages
-    are not available in this build. Exit code: 0 when every selected stage that exists finished, 1 otherwise.
+    report lists seeds_in, rejected rows, dead letters, and per-stage counts, totals, details and timings, and says
+    which stages are not available in this build; report.html shows it with plots (see `linksyn report`). Exit code:
+    0 when every selected stage that exists finished, 1 otherwise.
     """
     from linksyn.pipeline import (
-        STATUS_NOT_AVAILABLE,
         PipelineError,
         SeedInput,
         previous_run_outputs,
@@ -274,28 +310,7 @@ def run(
         overwrite=overwrite,
     )
     _print_rejected(reader)
-    typer.echo(f"seeds in: {report['seeds_in']}, rejected rows: {report['seeds_rejected']['count']}, "
-               f"dead letters: {report['dead_letters']['count']}")
-    for name in selected:
-        stage = report["stages"][name]
-        counts = stage.get("counts", {})
-        detail = f" ({stage['reason']})" if stage.get("reason") else ""
-        if counts:
-            detail += (
-                f" in={counts.get('records_in', 0)} out={counts.get('records_out', 0)}"
-                f" dead_letters={counts.get('dead_letters', 0)} wall={stage.get('wall_s', 0):.1f}s"
-            )
-        typer.echo(f"  {name:<10} {stage['status']}{detail}")
-        drops = {k.removeprefix("drop:"): v for k, v in stage.get("totals", {}).items() if k.startswith("drop:")}
-        if drops:
-            typer.echo(f"  {'':<10} dropped: " + ", ".join(f"{k}={v}" for k, v in sorted(drops.items())))
-    if report["stages_not_available"]:
-        none_ran = all(report["stages"][n]["status"] == STATUS_NOT_AVAILABLE for n in selected)
-        typer.echo(
-            f"not available in this build: {', '.join(report['stages_not_available'])}"
-            + (" (no stage ran)" if none_ran else "")
-        )
-    typer.echo(f"report: {Path(out) / 'report.json'}")
+    _print_run_summary(report, selected, Path(out), html_report)
     if report["status"] != "ok":
         typer.secho(f"error: {report.get('error', report['status'])}", err=True, fg=typer.colors.RED)
         if report.get("threads_left_running"):
@@ -305,6 +320,58 @@ def run(
             sys.stderr.flush()
             os._exit(1)
         raise typer.Exit(1)
+
+
+# ---- report ---------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    path: str = typer.Argument(
+        ...,
+        help="A `linksyn run` output folder, a dataset folder, a graph snapshot store, or a folder holding dataset/ "
+        "and graph/ (local paths or fsspec URLs such as s3://bucket/prefix).",
+        show_default=False,
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Where to write the page; default: PATH/report.html for a run folder or a folder "
+        "holding dataset/ and graph/ (a dataset folder or graph store itself needs --out).", show_default=False
+    ),
+    graph: Optional[str] = typer.Option(
+        None, "--graph", help="The graph snapshot store (graph.snapshot_url), if not PATH/graph.", show_default=False
+    ),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="The dataset folder (sink.output_dir), if not PATH/dataset.", show_default=False
+    ),
+    dataset_state: Optional[str] = typer.Option(
+        None, "--dataset-state", help="The sink's state folder (sink.state_dir) when it is not DATASET/.sink-state: "
+        "its manifest has the drops by reason.", show_default=False,
+    ),
+    probe: list[Path] = typer.Option(
+        [], "--probe", help="`linksyn probe --json` results, oldest first (repeatable): the latest is shown per "
+        "discipline x grade with its change from the one before.", exists=True, dir_okay=False, show_default=False,
+    ),
+    sample_qa: int = typer.Option(12, "--sample-qa", min=0, help="Kept QA shown with their lineage."),
+) -> None:
+    """Write one self-contained HTML page (inline SVG plots, no script, nothing fetched) showing a run or what a
+    cluster left.
+
+    It shows: the funnel seeds -> annotated -> paths -> synthesized -> kept with drop and dead-letter reasons;
+    discipline and grade shares, target vs realised vs the dataset; KP coverage over paths of the value walker and
+    the uniform walker; graph size, degree distribution and the most popular KPs; time, tokens and cost per stage
+    and model; a sample of kept QA with their seeds, path KPs, mode and model; probes per discipline x grade. Parts
+    whose sources are missing are left out, with a note. `linksyn run` writes it as OUT/report.html.
+    """
+    from linksyn.report import ReportSourceError, write_report
+
+    if out is None and "://" in path:
+        raise _fail("--out is needed when PATH is a URL")
+    try:
+        written = write_report(path, out, graph=graph, dataset=dataset, dataset_state=dataset_state,
+                               probe_files=probe, sample_qa=sample_qa)
+    except ReportSourceError as e:
+        raise _fail(str(e)) from None
+    typer.echo(f"report: {written} ({written.stat().st_size / 1e6:.2f} MB)")
 
 
 # ---- serve ----------------------------------------------------------------------------------------------------

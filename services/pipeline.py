@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from linksyn import registry
 from linksyn.common.bus.base import Bus, TopicPartition
@@ -84,6 +84,9 @@ class StageRun:
     totals: dict[str, float] = field(default_factory=dict)
     """The stage's own running totals (a stage's `totals` mapping of counters: the synth's drops by reason, tokens
     spent)."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """What the stage's Stats RPC reports as its details at the end of the run (the sampler's coverage and shares
+    against the targets, the graph's size, the models used...), as JSON."""
     done: bool = False
 
     def report(self, t0: float) -> dict[str, Any]:
@@ -94,13 +97,15 @@ class StageRun:
             out["build_s"] = round(self.build_s, 3)
             out["consumes"] = list(self.parts.stage.input_topics) if self.parts.stage is not None else []
             out["background_loops"] = len(self.parts.background)
-        if self.finished_at:
+        if self.finished_at and self.started_at:  # a stage built but never started (skipped) has no times
             out["finished_after_s"] = round(self.finished_at - t0, 3)
             out["wall_s"] = round(self.finished_at - self.started_at, 3)
         if self.counts:
             out["counts"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.counts.items())}
         if self.totals:
             out["totals"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.totals.items())}
+        if self.details:
+            out["details"] = self.details
         errors = self.host.background_errors() if self.host is not None else []
         if errors:
             out["background_errors"] = errors
@@ -252,12 +257,8 @@ class Pipeline:
                 time.sleep(POLL_S)
             self._close_stage(run)
             upstream_ok = run.status == STATUS_RAN
-            c = run.counts
-            self.echo(
-                f"{run.name}: done in {run.finished_at - run.started_at:.1f}s "
-                f"(in={int(c.get('records_in', 0))} out={int(c.get('records_out', 0))} "
-                f"failed={int(c.get('records_failed', 0))} dead_letters={int(c.get('dead_letters', 0))})"
-            )
+            ended = "finished" if run.status == STATUS_RAN else run.status
+            self.echo(f"{run.name}: {ended} after {run.finished_at - run.started_at:.1f}s")
         return upstream_ok
 
     def _note_progress(self, run: StageRun) -> None:
@@ -318,6 +319,9 @@ class Pipeline:
             "topics": topics,
             "wall_s": round(time.monotonic() - self._t0, 3),
         }
+        probes = self._probe_reports()
+        if probes:
+            report["probes"] = probes
         stuck = self._threads_left_running()
         if stuck:
             report["threads_left_running"] = stuck
@@ -387,9 +391,10 @@ class Pipeline:
                     log.warning("%s stopped with %d record(s) of its inputs uncommitted", run.name, left)
                     run.counts["uncommitted_after_stop"] = left
         stage_totals = getattr(run.parts.stage, "totals", None) if run.parts is not None else None
-        if isinstance(stage_totals, Mapping):  # counters only (the sink's `totals` is its dataset card's record)
+        if isinstance(stage_totals, Mapping):  # a mapping of counters; anything else a stage calls totals is left out
             # dict() of a dict copies in one C call, safe against a worker thread still counting; then filter.
             run.totals = {k: v for k, v in dict(stage_totals).items() if isinstance(v, (int, float))}
+        run.details = _stats_details(run.parts) if run.parts is not None else {}
         run.finished_at = time.monotonic()
 
     def _fail(self, run: StageRun, reason: str) -> None:
@@ -426,16 +431,10 @@ class Pipeline:
             sizes[tp.topic] += end
         return {t: sizes[t] for t in topics}
 
-    def _dead_letters(self) -> dict[str, Any]:
-        """Every dead letter of the run: counted by service and error, the first DEAD_LETTERS_KEPT listed."""
-        from linksyn.v1.records_pb2 import DeadLetter
-
-        topic = self.cfg.bus.topics.dead_letter
+    def _records(self, topic: str, group: str) -> Iterator[bytes]:
+        """Every record value of `topic` (as far as it can be read in 30 s), from a consumer group of its own."""
         tps = [TopicPartition(topic, p) for p in range(self.bus.partitions_for(topic))]
-        consumer = self.bus.consumer("linksyn-run-dead-letters", [topic])
-        records: list[dict[str, Any]] = []
-        by_service: Counter[str] = Counter()
-        by_error: Counter[str] = Counter()
+        consumer = self.bus.consumer(group, [topic])
         try:
             total = sum(consumer.end_offsets(tps).values())
             seen = 0
@@ -443,23 +442,33 @@ class Pipeline:
             while seen < total and time.monotonic() < deadline:
                 for m in consumer.poll(max_records=500, timeout_s=0.5):
                     seen += 1
-                    dl = DeadLetter()
-                    dl.ParseFromString(m.value)
-                    by_service[dl.service] += 1
-                    by_error[dl.error.split(":", 1)[0]] += 1
-                    if len(records) < DEAD_LETTERS_KEPT:
-                        records.append(
-                            {
-                                "service": dl.service,
-                                "topic": dl.topic,
-                                "partition": dl.partition,
-                                "offset": dl.offset,
-                                "attempts": dl.attempts,
-                                "error": dl.error,
-                            }
-                        )
+                    yield m.value
         finally:
             consumer.close()
+
+    def _dead_letters(self) -> dict[str, Any]:
+        """Every dead letter of the run: counted by service and error, the first DEAD_LETTERS_KEPT listed."""
+        from linksyn.v1.records_pb2 import DeadLetter
+
+        records: list[dict[str, Any]] = []
+        by_service: Counter[str] = Counter()
+        by_error: Counter[str] = Counter()
+        for value in self._records(self.cfg.bus.topics.dead_letter, "linksyn-run-dead-letters"):
+            dl = DeadLetter()
+            dl.ParseFromString(value)
+            by_service[dl.service] += 1
+            by_error[dl.error.split(":", 1)[0]] += 1
+            if len(records) < DEAD_LETTERS_KEPT:
+                records.append(
+                    {
+                        "service": dl.service,
+                        "topic": dl.topic,
+                        "partition": dl.partition,
+                        "offset": dl.offset,
+                        "attempts": dl.attempts,
+                        "error": dl.error,
+                    }
+                )
         return {
             "count": sum(by_service.values()),
             "by_service": dict(by_service),
@@ -467,11 +476,51 @@ class Pipeline:
             "records": records,
         }
 
+    def _probe_reports(self) -> list[dict[str, Any]]:
+        """The probe reports of the run (the trainer's, on linksyn.probes), oldest first."""
+        from google.protobuf.message import DecodeError
+        from linksyn.v1.records_pb2 import ProbeReport
+
+        reports = []
+        for value in self._records(self.cfg.bus.topics.probes, "linksyn-run-probes"):
+            r = ProbeReport()
+            try:
+                r.ParseFromString(value)
+            except DecodeError:  # a malformed record there is the sampler's to dead-letter, not the report's
+                continue
+            reports.append(
+                {
+                    "run_id": r.run_id,
+                    "checkpoint": r.checkpoint,
+                    "benchmarks": list(r.benchmarks),
+                    "created_unix_ms": r.created_unix_ms,
+                    "buckets": [
+                        {"discipline": b.discipline, "difficulty": int(b.difficulty), "n": b.n,
+                         "accuracy": b.accuracy, "deficit": b.deficit}
+                        for b in r.buckets
+                    ],
+                }
+            )
+        return sorted(reports, key=lambda r: r["created_unix_ms"])
+
+
+def _stats_details(parts: ServiceParts) -> dict[str, Any]:
+    """The details every servicer of the stage gives its Stats RPC, merged, as plain JSON; a failure is reported."""
+    details: dict[str, Any] = {}
+    for _, servicer in parts.servicers:
+        if not callable(getattr(servicer, "stats_details", None)):
+            continue
+        try:
+            details.update(json.loads(json.dumps(dict(servicer.stats_details()), default=str)))
+        except Exception as e:  # noqa: BLE001 - the report says so; the run's outcome stands
+            details["details_error"] = f"{type(e).__name__}: {e}"
+    return details
+
 
 EMBEDDED_PATHS_PER_SEED = 2
 """Paths per seed `linksyn run` emits when the configuration sets no limit of its own."""
 
-RUN_OUTPUTS: tuple[str, ...] = ("report.json", "graph", "dataset", "trainer", "sampler-state.json")
+RUN_OUTPUTS: tuple[str, ...] = ("report.json", "report.html", "graph", "dataset", "trainer", "sampler-state.json")
 """What a run writes under its output folder (see embedded_config); --overwrite removes exactly these."""
 
 

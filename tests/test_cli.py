@@ -143,7 +143,12 @@ def test_run_writes_report_with_seed_counts(test_stages, tmp_path: Path):
     # The human summary: counts, rejected rows as file:line: reason, where the report is.
     assert "seeds in: 8, rejected rows: 7" in result.output
     assert f"{SEEDS / 'canonical.jsonl'}:4: invalid JSON" in result.output
-    assert f"report: {out / 'report.json'}" in result.output
+    assert f"report: {out / 'report.html'} (figures: {out / 'report.json'})" in result.output
+    assert result.output.count("report:") == 1
+    # Each stage once, in its own terms; one without a phrasing of its own gets its loop's counts and totals.
+    assert "  annotate: ran in " in result.output and "in 8, out 8" in result.output
+    assert "  collect: skipped (no input: upstream stage 'absent' not available in this build)" in result.output
+    assert "  absent: not available in this build" in result.output
 
 
 def test_run_summary_lists_what_a_stage_dropped_and_why(test_stages, tmp_path: Path):
@@ -155,7 +160,7 @@ def test_run_summary_lists_what_a_stage_dropped_and_why(test_stages, tmp_path: P
                     "--timeout", "60")
     assert result.exit_code == 0, result.output
     # The test stage counts its drops as `drop:<reason>` totals, as the synth does.
-    assert "dropped: poison=1" in result.output
+    assert "dropped: poison 1" in result.output
 
 
 def test_run_rejects_every_hostile_seed_row_and_goes_on(test_stages, tmp_path: Path):
@@ -190,7 +195,7 @@ def test_run_refuses_an_earlier_run_unless_overwrite(test_stages, tmp_path: Path
     (tmp_path / "mine.txt").write_text("keep me")
     refused = invoke(*args)
     assert refused.exit_code == 2
-    assert "holds a previous run (report.json, graph)" in refused.output
+    assert "holds a previous run (report.json, report.html, graph)" in refused.output
     again = invoke(*args, "--overwrite")
     assert again.exit_code == 0, again.output
     assert not (tmp_path / "graph").exists() and (tmp_path / "mine.txt").read_text() == "keep me"

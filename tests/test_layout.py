@@ -48,6 +48,14 @@ def test_common_imports_no_service_package():
     assert not bad, "services/common is below every service:\n" + "\n".join(bad)
 
 
+def test_the_report_reads_outputs_through_common_contracts():
+    """`linksyn report` must work on what a cluster leaves (files): it imports no service package, except the
+    sampler's walkers in report/coverage.py (coverage curves drawn offline; walking has no contract in common)."""
+    found = _violations("report", allowed=set())
+    bad = [v for v in found if not (v.startswith("services/report/coverage.py:") and "imports linksyn.sampler." in v)]
+    assert not bad, "the report reads files through services/common:\n" + "\n".join(bad)
+
+
 def test_service_wiring_takes_its_section_not_the_root_config():
     bad = [
         f"{path.relative_to(PACKAGE.parent)}:{line}: imports {module}"

@@ -85,6 +85,12 @@ def test_stages_run_in_order_and_the_report_counts_everything(test_stages, tmp_p
     # A stage's own totals (why the synth dropped what it dropped) reach the report; a stage without them has none.
     assert stages["annotate"]["totals"] == {"annotated": 20, "drop:poison": 1}
     assert "totals" not in stages["collect"]
+    # What a stage's Stats RPC reports as its details at the end, and the probe reports of the run, are kept.
+    assert stages["collect"]["details"] == {"kps_seen": 2 + 20}  # "question", "number" and the 20 numbers
+    assert "details" not in stages["annotate"]  # it has no servicer
+    assert report["probes"] == [{"run_id": "r1", "checkpoint": "ckpt-1", "benchmarks": ["mmlu:x"], "created_unix_ms": 5,
+                                 "buckets": [{"discipline": "math", "difficulty": 3, "n": 10, "accuracy": 0.4,
+                                              "deficit": 0.1}]}]
     assert report["stages_ran"] == ["annotate", "collect"]
     assert stages["absent"]["status"] == "not selected"
     # collect's producer started only after annotate had finished, so it saw every annotated seed.
@@ -142,7 +148,7 @@ def test_timeout_stops_a_stage_that_never_finishes(test_stages, tmp_path: Path, 
     report = run_pipeline(
         fast_cfg(), seeds_with_poison(tmp_path), tmp_path / "out", ["annotate", "forever"], timeout_s=2, echo=lines.append
     )
-    assert any(x.startswith("annotate: done in") and "in=21 out=20" in x for x in lines), lines
+    assert any(x.startswith("annotate: finished after") for x in lines), lines
     assert any(x.startswith("forever: running for") and "1 background loop(s) producing" in x for x in lines), lines
     assert report["status"] == STATUS_TIMED_OUT
     assert report["stages"]["annotate"]["status"] == STATUS_RAN

@@ -186,4 +186,6 @@ class LiveSampler:
 
     def stats(self) -> dict:
         with self.lock:
-            return self.sampler.stats() if self.sampler is not None else {"graph_version": 0}
+            if self.sampler is None:
+                return {"graph_version": 0}
+            return {**self.sampler.stats(), "rng_seed": self.cfg.rng_seed}

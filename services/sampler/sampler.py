@@ -421,7 +421,7 @@ class Sampler:
         return {
             "graph_version": snap.version,
             "walker": self.params.walker,
-            "params": {k: getattr(self.params, k) for k in ("alpha", "beta", "gamma", "eta", "eps", "gate", "gate_max")},
+            "params": self.params.walk_params().model_dump(),  # all of them: enough to redraw these walks offline
             "paths_emitted": c.paths_emitted,
             "link_paths_short": dict(self.link_stats),
             "kps": snap.n_kps,

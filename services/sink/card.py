@@ -1,68 +1,24 @@
-"""The dataset card (README.md) from the sink's running totals (pure).
+"""The dataset card (README.md) and its plots from the sink's running totals (pure).
 
 The YAML header's `configs` tell `datasets.load_dataset(DIR)` which files make the train split: the shards of the
 first configured format. (datasets picks one file reader per repository, so the other formats' shards, holding the
 same records, are listed in the card body for readers of their own, e.g. `load_dataset("json", data_files=...)`.)
+The plots are SVG files beside the card (plots/), referenced by relative links, so the dataset's page on the Hugging
+Face Hub shows them; every figure is also in the card's tables.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import yaml
-from linksyn.sink.store import FORMAT_EXT, ROW_SCHEMA
+from linksyn.common.charts import Axis, Bar, bar_chart
+from linksyn.common.dataset import PLOTS_DIR, DatasetTotals, shard_glob
+from linksyn.common.grades import GRADE_NAMES
+from linksyn.sink.store import ROW_SCHEMA
 
-
-@dataclass
-class DatasetTotals:
-    """What the durable dataset holds, and what was dropped on the way (persisted in the manifest)."""
-
-    records: int = 0
-    shards: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    disciplines: Counter = field(default_factory=Counter)
-    difficulty: Counter = field(default_factory=Counter)
-    modes: Counter = field(default_factory=Counter)
-    langs: Counter = field(default_factory=Counter)
-    models: Counter = field(default_factory=Counter)
-    prompt_versions: Counter = field(default_factory=Counter)
-    dropped: Counter = field(default_factory=Counter)
-
-    def add_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
-        """Count records given as dataset columns (linksyn.sink.store.dataset_columns)."""
-        self.records += len(columns["id"])
-        self.prompt_tokens += sum(columns["prompt_tokens"])
-        self.completion_tokens += sum(columns["completion_tokens"])
-        self.disciplines.update(v or "unknown" for v in columns["discipline"])
-        self.difficulty.update(str(v) for v in columns["difficulty"])
-        self.modes.update(v or "unknown" for v in columns["mode"])
-        self.langs.update(v or "unknown" for v in columns["lang"])
-        for models in columns["models"]:
-            self.models.update(models)
-        self.prompt_versions.update(v or "unknown" for v in columns["prompt_version"])
-
-    def merge(self, other: "DatasetTotals") -> None:
-        """Add another part's totals (the dataset's are the sum of its partitions')."""
-        for k, v in other.__dict__.items():
-            if isinstance(v, Counter):
-                getattr(self, k).update(v)
-            else:
-                setattr(self, k, getattr(self, k) + v)
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "DatasetTotals":
-        t = cls()
-        for k, v in data.items():
-            if not hasattr(t, k):
-                raise ValueError(f"unknown dataset total {k!r} in manifest")
-            setattr(t, k, Counter(v) if isinstance(getattr(t, k), Counter) else v)
-        return t
+__all__ = ["DatasetTotals", "card_plots", "render_card"]
 
 
 def _table(title: str, counts: Counter, key_sort: bool = False) -> str:
@@ -75,9 +31,34 @@ def _table(title: str, counts: Counter, key_sort: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_card(totals: DatasetTotals, formats: Sequence[str], name: str) -> str:
-    """README.md text: YAML header (configs, data_files) and the statistics."""
-    globs = {fmt: f"data/{fmt}/*.{FORMAT_EXT[fmt]}" for fmt in formats}
+def _share_bars(counts: Counter, key_sort: bool = False) -> list[Bar]:
+    total = sum(counts.values()) or 1
+    items = sorted(counts.items()) if key_sort else counts.most_common()
+    return [Bar(k, v / total, f"{v / total:.1%} ({v:,})") for k, v in items]
+
+
+def card_plots(totals: DatasetTotals) -> dict[str, tuple[str, str]]:
+    """The card's plots: file name -> (caption, SVG text). Shares of records by discipline and by difficulty grade,
+    and the records dropped by reason (when any were)."""
+    grades = Counter({f"{k} {GRADE_NAMES.get(int(k), '')}".strip() if k.isdigit() else k: v
+                      for k, v in totals.difficulty.items()})
+    plots = {
+        "disciplines.svg": ("Records by discipline", bar_chart("disciplines", "Records by discipline",
+                                                               _share_bars(totals.disciplines), Axis(percent=True))),
+        "difficulty.svg": ("Records by difficulty grade", bar_chart("difficulty", "Records by difficulty grade",
+                                                                    _share_bars(grades, key_sort=True),
+                                                                    Axis(percent=True))),
+    }
+    if totals.dropped:
+        plots["dropped.svg"] = ("Records dropped by reason", bar_chart(
+            "dropped", "Records dropped by reason", [Bar(k, v) for k, v in totals.dropped.most_common()]))
+    return plots
+
+
+def render_card(totals: DatasetTotals, formats: Sequence[str], name: str, plots: Sequence[tuple[str, str]] = ()) -> str:
+    """README.md text: YAML header (configs, data_files), the plots (file name under plots/, caption), the
+    statistics."""
+    globs = {fmt: shard_glob(fmt) for fmt in formats}
     configs = [{"config_name": "default", "data_files": [{"split": "train", "path": globs[formats[0]]}]}]
     header = yaml.safe_dump({"configs": configs, "task_categories": ["question-answering"]}, sort_keys=False)
     columns = ", ".join(f"`{n}`" for n in ROW_SCHEMA.names)
@@ -86,7 +67,8 @@ def render_card(totals: DatasetTotals, formats: Sequence[str], name: str) -> str
         "",
         "Synthetic question-answer pairs made by linksyn (LinkSyn multi-seed synthesis and BoostQA multi-grade, "
         "hard-question and refinement modes), deduplicated (exact and MinHash near-duplicates) and decontaminated "
-        "against evaluation sets. Each record's `source_seed_ids` and `path_id` give its lineage.",
+        "against evaluation sets. Each record's `source_seed_ids`, `path_id` and `path_kps` (the walk's knowledge "
+        "points) give its lineage.",
         "",
         f"Columns: {columns}.",
         "",
@@ -100,6 +82,7 @@ def render_card(totals: DatasetTotals, formats: Sequence[str], name: str) -> str
         f"- completion tokens: {totals.completion_tokens}",
         f"- dropped: {sum(totals.dropped.values())}",
         "",
+        *(f"![{caption}]({PLOTS_DIR}/{file})\n" for file, caption in plots),
         _table("Disciplines", totals.disciplines),
         _table("Difficulty (1 primary .. 5 graduate)", totals.difficulty, key_sort=True),
         _table("Modes", totals.modes),

@@ -25,11 +25,12 @@ from typing import Any, Iterator, Literal
 import fsspec
 import orjson
 import pyarrow.parquet as pq
+from linksyn.common.dataset import FORMAT_EXT, DatasetTotals
 from linksyn.common.text import word_tokens
-from linksyn.sink.card import DatasetTotals, render_card
+from linksyn.sink.card import render_card
 from linksyn.sink.config import SinkConfig
 from linksyn.sink.dedup import lsh_params
-from linksyn.sink.store import FORMAT_EXT, ROW_SCHEMA
+from linksyn.sink.store import ROW_SCHEMA
 
 Format = Literal["jsonl", "parquet"]
 _TEXT = "question"

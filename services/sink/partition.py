@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from linksyn.common.bus.base import Message, OutRecord
-from linksyn.sink.card import DatasetTotals
+from linksyn.common.dataset import DatasetTotals
 from linksyn.sink.config import SinkConfig
 from linksyn.sink.dedup import NearDupWindow
 from linksyn.sink.index import ExactIndex

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 from linksyn.common.bus.base import Message, OutRecord, TopicPartition
+from linksyn.common.dataset import DatasetTotals
 from linksyn.common.ids import question_key_of_normalised
 from linksyn.common.runtime.stage import (
     MalformedRecord,
@@ -34,7 +35,7 @@ from linksyn.common.runtime.stage import (
 )
 from linksyn.common.text import collapse_whitespace, fold_text
 from linksyn.sink import metrics, tokens
-from linksyn.sink.card import DatasetTotals, render_card
+from linksyn.sink.card import card_plots, render_card
 from linksyn.sink.config import SinkConfig
 from linksyn.sink.decontam import ContaminationIndex
 from linksyn.sink.dedup import MINHASH_SEED, MinHasher, NearDupWindow, lsh_params, short_signatures
@@ -303,21 +304,31 @@ class SinkStage:
         manifests = self.store.manifests()
         if not manifests and not self._parts:
             return
-        totals = DatasetTotals()
+        totals = DatasetTotals.of_manifests(manifests)
         formats = list(self.cfg.formats)
-        for m in manifests.values():
-            totals.merge(DatasetTotals.from_json(m["totals"]))
-        self.store.write_card(render_card(totals, formats, self.cfg.dataset_name))
+        plots = card_plots(totals)
+        card = render_card(totals, formats, self.cfg.dataset_name, [(f, c) for f, (c, _) in plots.items()])
+        self.store.write_card(card, {f: svg for f, (_, svg) in plots.items()})
         self._card_written = self.clock()
 
     @property
-    def totals(self) -> DatasetTotals:
+    def dataset_totals(self) -> DatasetTotals:
         """Durable totals of the partitions this replica holds."""
         with self._lock:
             out = DatasetTotals()
             for part in self._parts.values():
                 out.merge(part.totals)
             return out
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """Counters of the run report (linksyn run reads them after the last flush, when the partitions are released):
+        what the durable dataset holds, summed over every partition's manifest (rows kept, drops by reason as
+        `drop:duplicate`, `drop:near_duplicate`, `drop:contaminated`, shards), and the replays this sink skipped."""
+        durable = DatasetTotals.of_manifests(self.store.manifests())
+        out = {"kept": durable.records, "replays": self.replays, "shards": durable.shards}
+        out.update({f"drop:{reason}": n for reason, n in durable.dropped.items()})
+        return out
 
     @property
     def replays(self) -> int:
@@ -330,7 +341,7 @@ class SinkStage:
         with self._lock:
             parts = self._parts.values()
             return {
-                "durable": self.totals.to_json(),
+                "durable": self.dataset_totals.to_json(),
                 "pending_records": sum(p.pending for p in parts),
                 "replays_skipped": self.replays,
                 "rekeyed": self.rekeyed,

@@ -1,7 +1,8 @@
 """The dataset on disk (local path or any fsspec URL): shards, the sink's state per partition, the card.
 
-Layout under `output_dir`:
+Layout under `output_dir` (the contract its readers rely on is linksyn.common.dataset):
   README.md                                 dataset card (YAML header tells `datasets.load_dataset` where shards are)
+  plots/disciplines.svg                     the card's plots
   data/parquet/part-p00003-00000.parquet    shard 0 of partition 3 (every format holds the same records)
   data/jsonl/part-p00003-00000.jsonl
 and under the state folder (default `output_dir/.sink-state`), one folder per partition of the input topic:
@@ -29,6 +30,16 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from linksyn.common.dataset import (
+    CARD,
+    FORMAT_EXT,
+    MANIFEST,
+    PLOTS_DIR,
+    STATE_DIR,
+    parse_manifest,
+    partition_root,
+    read_manifests,
+)
 from linksyn.common.modes import mode_name
 from linksyn.v1 import records_pb2
 
@@ -42,6 +53,7 @@ ROW_FIELDS: tuple[tuple[str, pa.DataType, Callable[[records_pb2.SynthQA], Any]],
     ("difficulty", pa.int32(), lambda qa: int(qa.difficulty)),
     ("source_seed_ids", pa.list_(pa.string()), lambda qa: list(qa.source_seed_ids)),
     ("path_id", pa.string(), lambda qa: qa.path_id),
+    ("path_kps", pa.list_(pa.string()), lambda qa: list(qa.path_kps)),  # the walk's KPs (knowledge_points: the QA's)
     ("model", pa.string(), lambda qa: qa.models[0] if qa.models else ""),  # the generator
     ("models", pa.list_(pa.string()), lambda qa: list(qa.models)),  # the generator, then the refiner
     ("prompt_version", pa.string(), lambda qa: qa.prompt_version),
@@ -54,8 +66,6 @@ ROW_FIELDS: tuple[tuple[str, pa.DataType, Callable[[records_pb2.SynthQA], Any]],
 keys)."""
 ROW_SCHEMA = pa.schema([(name, dtype) for name, dtype, _ in ROW_FIELDS])
 """Columns of every dataset record (Parquet schema)."""
-
-FORMAT_EXT = {"jsonl": "jsonl", "parquet": "parquet"}
 
 
 def dataset_row(qa: records_pb2.SynthQA) -> dict[str, Any]:
@@ -97,7 +107,7 @@ class DatasetStore:
         self.fs, self.root = fsspec.core.url_to_fs(output_dir)
         self.root = self.root.rstrip("/")
         self.output_dir = output_dir
-        state = state_dir or output_dir.rstrip("/") + "/.sink-state"
+        state = state_dir or f"{output_dir.rstrip('/')}/{STATE_DIR}"
         self.state_fs, self.state_root = fsspec.core.url_to_fs(state)
         self.state_root = self.state_root.rstrip("/")
 
@@ -131,7 +141,7 @@ class DatasetStore:
         return paths
 
     def partition_root(self, partition: int) -> str:
-        return f"{self.state_root}/partitions/{partition:05d}"
+        return partition_root(self.state_root, partition)
 
     def write_chunk(self, partition: int, number: int, arrays: dict[str, np.ndarray]) -> str:
         """Write one state chunk (npz) of `partition`; returns its file name."""
@@ -143,33 +153,30 @@ class DatasetStore:
 
     def write_manifest(self, partition: int, manifest: dict[str, Any]) -> None:
         data = json.dumps(manifest, sort_keys=True, indent=1).encode("utf-8")
-        self._write(self.state_fs, f"{self.partition_root(partition)}/manifest.json", data)
+        self._write(self.state_fs, f"{self.partition_root(partition)}/{MANIFEST}", data)
 
-    def write_card(self, text: str) -> None:
-        self._write(self.fs, f"{self.root}/README.md", text.encode("utf-8"))
+    def write_card(self, text: str, plots: dict[str, str] | None = None) -> None:
+        """The card, after its plots (file name under plots/ -> SVG text), so the card never points at a missing one."""
+        for name, svg in (plots or {}).items():
+            self._write(self.fs, f"{self.root}/{PLOTS_DIR}/{name}", svg.encode("utf-8"))
+        self._write(self.fs, f"{self.root}/{CARD}", text.encode("utf-8"))
 
     # -- reads ------------------------------------------------------------------------------------------------
 
     def read_manifest(self, partition: int) -> dict[str, Any] | None:
-        path = f"{self.partition_root(partition)}/manifest.json"
+        path = f"{self.partition_root(partition)}/{MANIFEST}"
         if not self.state_fs.exists(path):
             return None
         with self.state_fs.open(path, "rb") as fh:
-            return json.loads(fh.read())
+            return parse_manifest(fh.read(), path)
 
     def partitions(self) -> list[int]:
         """Partitions with state here (a manifest)."""
-        found = self.state_fs.glob(f"{self.state_root}/partitions/*/manifest.json")
-        return sorted(int(p.rstrip("/").split("/")[-2]) for p in found)
+        return list(self.manifests())
 
     def manifests(self) -> dict[int, dict[str, Any]]:
         """Partition -> manifest, for every partition with state (the whole dataset, whichever replica wrote it)."""
-        out = {}
-        for p in self.partitions():
-            m = self.read_manifest(p)
-            if m is not None:
-                out[p] = m
-        return out
+        return read_manifests(self.state_fs, self.state_root)
 
     def read_chunk(self, partition: int, name: str) -> dict[str, np.ndarray]:
         with self.state_fs.open(f"{self.partition_root(partition)}/{name}", "rb") as fh:

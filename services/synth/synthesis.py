@@ -335,6 +335,7 @@ class Synthesizer:
             discipline=path.target_discipline or qa.discipline or self._discipline(path),
             difficulty=c.difficulty or d.grade or 0,
             path_id=path.id,
+            path_kps=list(path.kps),
             source_seed_ids=[s.id for s in d.sources],
             models=c.models,
             prompt_version=d.template.id,

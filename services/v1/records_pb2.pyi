@@ -121,7 +121,7 @@ class WalkPath(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., seeds: _Optional[_Iterable[_Union[PathSeed, _Mapping]]] = ..., target_discipline: _Optional[str] = ..., target_difficulty: _Optional[_Union[Grade, str]] = ..., mode: _Optional[_Union[SynthesisMode, str]] = ..., graph_version: _Optional[int] = ..., scores: _Optional[_Iterable[float]] = ..., walker: _Optional[str] = ...) -> None: ...
 
 class SynthQA(_message.Message):
-    __slots__ = ("id", "question", "answer", "rationale", "kps", "discipline", "difficulty", "path_id", "source_seed_ids", "models", "prompt_version", "prompt_tokens", "completion_tokens", "lang", "mode")
+    __slots__ = ("id", "question", "answer", "rationale", "kps", "discipline", "difficulty", "path_id", "source_seed_ids", "models", "prompt_version", "prompt_tokens", "completion_tokens", "lang", "mode", "path_kps")
     ID_FIELD_NUMBER: _ClassVar[int]
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,7 @@ class SynthQA(_message.Message):
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LANG_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    PATH_KPS_FIELD_NUMBER: _ClassVar[int]
     id: str
     question: str
     answer: str
@@ -152,7 +153,8 @@ class SynthQA(_message.Message):
     completion_tokens: int
     lang: str
     mode: SynthesisMode
-    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., rationale: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[_Union[Grade, str]] = ..., path_id: _Optional[str] = ..., source_seed_ids: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., prompt_version: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., lang: _Optional[str] = ..., mode: _Optional[_Union[SynthesisMode, str]] = ...) -> None: ...
+    path_kps: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., rationale: _Optional[str] = ..., kps: _Optional[_Iterable[str]] = ..., discipline: _Optional[str] = ..., difficulty: _Optional[_Union[Grade, str]] = ..., path_id: _Optional[str] = ..., source_seed_ids: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., prompt_version: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., lang: _Optional[str] = ..., mode: _Optional[_Union[SynthesisMode, str]] = ..., path_kps: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProbeBucket(_message.Message):
     __slots__ = ("discipline", "difficulty", "n", "accuracy", "deficit")

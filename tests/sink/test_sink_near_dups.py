@@ -36,7 +36,7 @@ def test_removes_near_duplicates_across_partitions(sink_cfg, tmp_path, fmt):
         p = murmur2_partition(question_key(q), 2)
         stage.process(factories[p]([make_qa(q)]))
     stage.close()
-    assert stage.totals.records == 80  # the stream kept them: they were in other partitions
+    assert stage.dataset_totals.records == 80  # the stream kept them: they were in other partitions
 
     out = tmp_path / "deduplicated"
     report = NearDupPass.from_sink(cfg, cfg.output_dir, str(out), None, None, tasks=2, workers=1).run()

@@ -112,6 +112,40 @@ def test_planted_benchmark_question_is_caught(sink_cfg, messages, mmlu_eval):
     assert [r["id"] for r in rows] == [clean.id]
 
 
+def test_counts_in_its_own_terms_and_the_card_shows_its_plots(sink_cfg, messages, mmlu_eval):
+    """The stage's totals say rows kept, duplicates and leaks; the card embeds SVG plots written beside it whose
+    numbers are the manifest's."""
+    import xml.etree.ElementTree as ET
+
+    cfg = sink_cfg(eval_sets=[mmlu_eval])
+    base = random_questions(9, seed=11, words=24)
+    qas = [make_qa(q, answer=str(i), discipline=("physics", "mathematics", "history")[i % 3], difficulty=1 + i % 2,
+                   path_kps=["force", "mass"]) for i, q in enumerate(base)]
+    leaked = make_qa("A 2 kg block sits on a frictionless horizontal table and is pushed by a constant horizontal "
+                     "force of 10 N. What is the acceleration of the block?", answer="5 m/s^2")
+    stage = SinkStage(cfg, TOPIC)
+    stage.process(messages([*qas, make_qa(base[0], answer="again"), leaked]))
+    stage.process(messages(qas[:2]))  # replays of records already decided
+    stage.close()
+    assert stage.totals == {"kept": 9, "drop:duplicate": 1, "drop:contaminated": 1, "replays": 2, "shards": 1}
+    stage.on_revoke({TP})  # what the consumer does as it stops: the durable figures stay
+    assert stage.totals == {"kept": 9, "drop:duplicate": 1, "drop:contaminated": 1, "replays": 2, "shards": 1}
+    root = Path(cfg.output_dir)
+    card = (root / "README.md").read_text()
+    for name in ("disciplines", "difficulty", "dropped"):
+        assert f"](plots/{name}.svg)" in card
+        svg = ET.parse(root / "plots" / f"{name}.svg").getroot()  # well-formed, standalone SVG
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.get("data-chart") == name
+    bars = {g.get("data-label"): float(g.get("data-value"))
+            for g in ET.parse(root / "plots" / "disciplines.svg").getroot().iter("{http://www.w3.org/2000/svg}g")}
+    assert bars == {"physics": 3 / 9, "mathematics": 3 / 9, "history": 3 / 9}
+    dropped = {g.get("data-label"): float(g.get("data-value"))
+               for g in ET.parse(root / "plots" / "dropped.svg").getroot().iter("{http://www.w3.org/2000/svg}g")}
+    assert dropped == manifest(cfg)["totals"]["dropped"] == {"duplicate": 1, "contaminated": 1}
+    rows = [json.loads(x) for x in (root / "data/jsonl/part-p00000-00000.jsonl").read_text().splitlines()]
+    assert len(rows) == 9 and all(r["path_kps"] == ["force", "mass"] for r in rows)  # the walk's KPs travel with each row
+
+
 def test_restart_keeps_dedup_state(sink_cfg, messages):
     cfg = sink_cfg()
     qs = random_questions(30, seed=6)
@@ -247,7 +281,7 @@ def test_records_keyed_otherwise_are_published_again_under_their_question(sink_c
         out = r.outputs[0]
         assert out.topic == TOPIC and out.key == question_key(qa.question) and out.value == qa.SerializeToString()
     stage.close()
-    assert stage.totals.records == 0 and not (Path(stage.cfg.output_dir) / ".sink-state" / "partitions").exists()
+    assert stage.dataset_totals.records == 0 and not (Path(stage.cfg.output_dir) / ".sink-state" / "partitions").exists()
 
 
 def test_partitions_keep_their_own_state_and_commit_points(sink_cfg):

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.timeout(900)]
 
 MAX_PATHS = 12
 DATASET_COLUMNS = {"id", "question", "answer", "rationale", "knowledge_points", "discipline", "difficulty",
-                   "source_seed_ids", "path_id", "model", "models", "prompt_version", "mode", "lang",
+                   "source_seed_ids", "path_id", "path_kps", "model", "models", "prompt_version", "mode", "lang",
                    "prompt_tokens", "completion_tokens"}
 
 
@@ -78,6 +78,7 @@ def test_cluster_end_to_end_matches_the_embedded_run(openai_server, tmp_path: Pa
             assert cluster.terminate(name) == 0, cluster.services[name].log_tail()
         cluster_graph = cluster_snapshot(cluster)
         print("cluster timings:", cluster.timings)
+        check_report_of_cluster_outputs(cluster, tmp_path / "cluster-report.html", len(ledger.dataset))
 
     # The same seeds through `linksyn run` (one process, in-memory bus).
     cfg = tmp_path / "embedded.yaml"
@@ -112,6 +113,23 @@ def test_cluster_end_to_end_matches_the_embedded_run(openai_server, tmp_path: Pa
                 or row["mode"] in ("multi_grade", "hard") and len(row["source_seed_ids"]) == 1), row
         assert set(row["knowledge_points"]) and 1 <= row["difficulty"] <= 5
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+def check_report_of_cluster_outputs(cluster: Cluster, page: Path, rows: int) -> None:
+    """`linksyn report` on what the cluster left (its dataset folder and graph store) shows their figures."""
+    from linksyn.report.figures import compute
+    from linksyn.report.sources import locate
+
+    dataset, graph = cluster.config["sink"]["output_dir"], cluster.config["graph"]["snapshot_url"]
+    proc = subprocess.run([LINKSYN, "report", dataset, "--graph", graph, "--out", str(page)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert page.stat().st_size > 0 and f"report: {page}" in proc.stdout
+    f = compute(locate(dataset, graph=graph))
+    steps = {b.label: b.value for b in f.funnel.steps}
+    assert steps == {"seeds in the graph": cluster_snapshot(cluster).n_seeds, "rows kept": rows}
+    assert f.coverage is not None and set(f.coverage.lines) == {"value", "uniform"}
+    assert len(f.sample) == min(12, rows) and all(s.found for v in f.sample for s in v.seeds)
 
 
 def cluster_snapshot(cluster: Cluster):
