@@ -27,7 +27,6 @@ import os
 import random
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +126,7 @@ def speed(base: Sampler, n_paths: int, batch: int, label: str, n_igraph: int, n_
     params = WalkParams(batch_size=batch)
     rates = {}
     for walker in ("value", "uniform", "weight"):
-        s = base.fresh(replace(params, walker=walker))
+        s = base.fresh(params.model_copy(update={"walker": walker}))
         s.draw(max(4 * batch, 20_000))  # warm-up: history large enough for full batches
         rates[walker] = rate(s, n_paths)
     g: ig.Graph = to_igraph(snap, attributes=False)
