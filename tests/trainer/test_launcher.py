@@ -57,6 +57,7 @@ class RecordingAPIServer(BaseHTTPRequestHandler):
 def test_launcher_sends_the_manifest_through_the_real_client() -> None:
     from kubernetes import client
 
+    RecordingAPIServer.requests = []  # tests/helm/test_chart.py records through this class too
     server = HTTPServer(("127.0.0.1", 0), RecordingAPIServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
