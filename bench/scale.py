@@ -635,8 +635,8 @@ def kafka_mode(a: argparse.Namespace, stream: Path, figures: list[Figure], notes
         figures.append(Figure(f"sink on Kafka (Tansu), {replicas} replica(s), {n:,} records: records/s end to end",
                               rate, "records/s", "sink without a broker, same replicas" if base else None, base,
                               note="consume + decide + shards + commit; the broker and the replicas share the CPUs"))
-    notes.append(f"Kafka: one Tansu broker (memory storage) on this machine; records produced with zstd before the "
-                 f"replicas start; a run ends when the group's lag is 0 and every record is decided durably")
+    notes.append("Kafka: one Tansu broker (memory storage) on this machine; records produced with zstd before the "
+                 "replicas start; a run ends when the group's lag is 0 and every record is decided durably")
 
 
 # ---- main ---------------------------------------------------------------------------------------------------------
