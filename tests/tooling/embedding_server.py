@@ -26,11 +26,12 @@ from pathlib import Path
 import httpx
 
 from tests.tooling.ports import free_loopback_port
+from tests.tooling.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class LocalEmbeddingServer:
+class LocalEmbeddingServer(ServerProcess):
     """Starts the server on a free loopback port, waits until /v1/models answers, stops it on exit."""
 
     def __init__(self, model_name: str = "minilm", fail_first: int = 0, start_timeout_s: float = 120.0) -> None:
@@ -68,32 +69,6 @@ class LocalEmbeddingServer:
             time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"embedding server did not answer within {self.start_timeout_s:g}s: {self._tail()}")
-
-    def _tail(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")[-2000:]
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            Path(self._log.name).unlink(missing_ok=True)
-            self._log = None
-
-    def __enter__(self) -> "LocalEmbeddingServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def serve(port: int, fail_first: int) -> None:

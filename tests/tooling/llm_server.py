@@ -21,6 +21,7 @@ import httpx
 from linksyn.common.llm.spec import embedded_gguf_path
 
 from tests.tooling.ports import free_loopback_port
+from tests.tooling.server_process import ServerProcess
 
 INSTALL_HINT = "the local OpenAI-compatible server needs llama-cpp-python: pip install 'llama-cpp-python[server]'"
 
@@ -30,7 +31,7 @@ def server_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette"))
 
 
-class LocalOpenAIServer:
+class LocalOpenAIServer(ServerProcess):
     """Starts the server on a free loopback port, waits until /v1/models answers, stops it on exit."""
 
     def __init__(
@@ -97,29 +98,3 @@ class LocalOpenAIServer:
             time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"llama_cpp.server did not answer on {self.base_url} within {self.start_timeout_s:g}s: {self._tail()}")
-
-    def _tail(self, chars: int = 2000) -> str:
-        if self._log is None:
-            return ""
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")[-chars:]
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            Path(self._log.name).unlink(missing_ok=True)
-            self._log = None
-
-    def __enter__(self) -> "LocalOpenAIServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
