@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Callable, Self
 
 
 class ServerProcess:
-    """What LocalOpenAIServer and LocalEmbeddingServer share; a subclass sets `_proc` and `_log` in `start()`."""
+    """What LocalOpenAIServer and LocalEmbeddingServer share. Each defines `start()` (returning itself), which sets
+    `_proc` and `_log`."""
 
     _proc: subprocess.Popen | None = None
     _log: Any = None  # the NamedTemporaryFile the child writes to
-
-    def start(self) -> Self:
-        raise NotImplementedError
+    start: Callable[[], Self]
 
     def _tail(self, chars: int = 2000) -> str:
         if self._log is None:
