@@ -1,7 +1,8 @@
 """The synth stage: `linksyn.paths` (WalkPath) -> `linksyn.synth-qa` (SynthQA), for the consumer loop.
 
-Transport only: decode, one `Synthesizer.synthesize` call per batch (so every request of the batch goes to the
-LLM in one `generate` call per round), encode, count.
+Transport only: decode, one `Synthesizer.synthesize_stream` per batch (every generation request of the batch is
+sent at once), encode, count. A streaming stage: each path's Result is handed to the consumer loop as soon as the
+path's own requests are done, so its QA leave while the rest of the batch is still being generated.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from linksyn.common.bus.base import Message, OutRecord
 from linksyn.common.ids import question_key
@@ -53,18 +54,22 @@ class SynthStage:
         self._failed = metrics.SYNTH_PATHS_FAILED.labels(service=name)
         self._seconds = metrics.SYNTH_BATCH_SECONDS.labels(service=name)
 
-    def process(self, batch: Sequence[Message]) -> list[Result]:
+    def process_stream(self, batch: Sequence[Message]) -> Iterator[tuple[int, Result]]:
         decoded = decode_batch(batch, decode_path)
-        results: list[Result | None] = [decoded.failed.get(i) for i in range(len(batch))]
+        yield from decoded.failed.items()
         paths: list[records_pb2.WalkPath] = decoded.records
-        slots = decoded.slots
         t0 = time.perf_counter()
-        outcomes = self.synthesizer.synthesize(paths)
+        for k, out in self.synthesizer.synthesize_stream(paths):
+            self.count_outcomes([out])
+            yield decoded.slots[k], self._result(out)
         self._seconds.observe(time.perf_counter() - t0)
-        for i, out in zip(slots, outcomes):
-            results[i] = self._result(out)
-        self.count_outcomes(outcomes)
-        return [r for r in results if r is not None]
+
+    def process(self, batch: Sequence[Message]) -> list[Result]:
+        """The whole batch's Results at once, in order (what process_stream yields, collected)."""
+        results: list[Result | None] = [None] * len(batch)
+        for i, r in self.process_stream(batch):
+            results[i] = r
+        return results  # type: ignore[return-value]
 
     def _result(self, out: PathOutcome) -> Result:
         if out.error is not None:
