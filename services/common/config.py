@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+if TYPE_CHECKING:
+    from linksyn.common.spend.config import BudgetConfig
 
 
 class Section(BaseModel):
@@ -35,15 +38,18 @@ class TopicsConfig(Section):
     """Probe reports from the trainer (ProbeReport records)."""
     dead_letter: str = "linksyn.dead-letter"
     """Records that kept failing (DeadLetter records)."""
+    usage: str = "linksyn.usage"
+    """LLM spend of every replica (UsageReport records, cumulative, keyed per replica and model; compact it)."""
     partitions: int = Field(default=12, ge=1)
     """Partitions of each data topic when linksyn creates it; keep >= the largest replica count of any stage."""
     control_partitions: int = Field(default=1, ge=1)
-    """Partitions of probes and dead-letter (low volume; one keeps them ordered)."""
+    """Partitions of probes, dead-letter and usage (low volume; one keeps them ordered)."""
 
     def all_partitions(self) -> dict[str, int]:
         """Topic name -> partitions, for Bus.ensure_topics."""
         data = {t: self.partitions for t in (self.seeds, self.seed_kps, self.paths, self.synth_qa)}
-        return data | {self.probes: self.control_partitions, self.dead_letter: self.control_partitions}
+        control = (self.probes, self.dead_letter, self.usage)
+        return data | {t: self.control_partitions for t in control}
 
 
 class KafkaConfig(Section):
@@ -195,6 +201,7 @@ class SharedConfig(Protocol):
     bus: BusConfig
     runtime: RuntimeConfig
     server: ServerConfig
+    budget: BudgetConfig
 
 
 URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/\s]*@")

@@ -16,6 +16,7 @@ from linksyn.common.bus.base import Message, OutRecord
 from linksyn.common.ids import content_id
 from linksyn.common.runtime.stage import MalformedRecord, Result, decode_messages
 from linksyn.common.seeds.wire import content_type, decode_seed_value
+from linksyn.common.spend.meter import UsageMeter
 from linksyn.extractor import metrics
 from linksyn.extractor.annotation import Outcome
 from linksyn.extractor.extractor import Extractor
@@ -43,17 +44,34 @@ class ExtractorStage:
 
     concurrent_batches = True
 
-    def __init__(self, extractor: Extractor, input_topic: str, output_topic: str, name: str = "extractor") -> None:
+    def __init__(
+        self, extractor: Extractor, input_topic: str, output_topic: str, name: str = "extractor",
+        meter: UsageMeter | None = None,
+    ) -> None:
         self.extractor = extractor
+        self.meter = meter
+        """Reports the LLM's spend (metrics, usage topic); its cost and per-model tokens join `totals`."""
         self.name = name
         self.input_topics = [input_topic]
         self.output_topic = output_topic
 
     @property
-    def totals(self) -> dict[str, int]:
-        """The extractor's running totals (seeds annotated and failed, tokens, KPs kept, dropped by reason,
-        ungrounded, merged): the run report's stage totals."""
-        return self.extractor.totals
+    def totals(self) -> dict[str, float]:
+        """The run report's totals: the extractor's (seeds annotated and failed, tokens, KPs kept, dropped by reason,
+        ungrounded, merged); with a meter also cost and cost/prompt_tokens/completion_tokens per model as
+        `<what>:<model>`."""
+        out: dict[str, float] = dict(self.extractor.totals)
+        if self.meter is not None:
+            out.update(self.meter.totals())
+        return out
+
+    def tick(self) -> None:
+        if self.meter is not None:
+            self.meter.tick()
+
+    def close(self) -> None:
+        if self.meter is not None:
+            self.meter.report()
 
     def process_stream(self, batch: Sequence[Message]) -> Iterator[tuple[int, Result]]:
         decoded = decode_messages(batch, decode_seed)

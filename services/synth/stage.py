@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 from linksyn.common.bus.base import Message, OutRecord
 from linksyn.common.ids import question_key
 from linksyn.common.modes import mode_name
+from linksyn.common.spend.meter import UsageMeter
 from linksyn.common.runtime.stage import (
     MalformedRecord,
     Result,
@@ -41,14 +42,20 @@ class SynthStage:
     (`linksyn.common.ids.question_key`: equal questions meet in one partition of synth-qa, where one sink replica
     holds their exact-duplicate state)."""
 
-    def __init__(self, synthesizer: Synthesizer, input_topic: str, output_topic: str, name: str = "synth") -> None:
+    def __init__(
+        self, synthesizer: Synthesizer, input_topic: str, output_topic: str, name: str = "synth",
+        meter: UsageMeter | None = None,
+    ) -> None:
         self.name = name
+        self.meter = meter
+        """Reports the LLMs' spend (metrics, usage topic) and adds cost and per-model tokens to `totals`."""
         self.input_topics = [input_topic]
         self.output_topic = output_topic
         self.synthesizer = synthesizer
         self._lock = threading.Lock()
         self.totals: Counter = Counter()
-        """Running totals for the Stats RPC: paths, qa, failed, prompt_tokens, completion_tokens, drop:<reason>."""
+        """Running totals for the Stats RPC and the run report: paths, qa, failed, prompt_tokens, completion_tokens,
+        drop:<reason>; with a meter also cost, and cost/prompt_tokens/completion_tokens per model as `<what>:<model>`."""
         self._prompt_tokens = metrics.SYNTH_PROMPT_TOKENS.labels(service=name)
         self._completion_tokens = metrics.SYNTH_COMPLETION_TOKENS.labels(service=name)
         self._failed = metrics.SYNTH_PATHS_FAILED.labels(service=name)
@@ -70,6 +77,24 @@ class SynthStage:
         for i, r in self.process_stream(batch):
             results[i] = r
         return results  # type: ignore[return-value]
+
+    def tick(self) -> None:
+        """From the consumer loop, about once a second: the spend report is due every budget.report_every_s."""
+        if self.meter is not None:
+            self.meter.tick()
+            self._add_spend()
+
+    def close(self) -> None:
+        """The last spend report of this replica (after the last batch)."""
+        if self.meter is not None:
+            self.meter.report()
+            self._add_spend()
+
+    def _add_spend(self) -> None:
+        assert self.meter is not None
+        spend = self.meter.totals()
+        with self._lock:
+            self.totals.update(spend)
 
     def _result(self, out: PathOutcome) -> Result:
         if out.error is not None:
