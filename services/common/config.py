@@ -151,9 +151,9 @@ class RuntimeConfig(Section):
     """On SIGTERM, how long in-flight work may take to finish before it is handed back uncommitted."""
     stages: dict[StageName, StageRuntime] = {}
     """Per-stage replacements of max_in_flight / batch_size / workers, e.g.
-    `{synth: {batch_size: 4, workers: 2}}`. A batch's results are produced when its last record is done, so where
-    each record is a slow LLM call (a CPU model) small synth batches keep QA flowing and a --timeout keeps what
-    finished; the bulk stages (graph, extractor's keyphrase mode) want large batches."""
+    `{synth: {batch_size: 4, workers: 2}}`. A streaming stage (synth, extractor in llm mode) hands each record on as
+    soon as it is done, so its batch size is how many LLM requests it sends at once; other stages produce a batch's
+    results when its last record is done. The bulk stages (graph, extractor's keyphrase mode) want large batches."""
 
     def for_stage(self, name: str) -> "RuntimeConfig":
         """These settings with the stage's replacements applied."""

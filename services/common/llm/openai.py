@@ -308,9 +308,15 @@ class OpenAILLM(LLM):
             slot = await self._pool.acquire()
         except AllCircuitsOpen as e:
             return _Failure(f"every endpoint's circuit is open ({e})", True, circuit=True)
-        result = await self._attempt(slot.endpoint.url, request, mode)
+        try:
+            result = await self._attempt(slot.endpoint.url, request, mode)
+        except BaseException:
+            slot.release(Outcome.FAILED, error="the attempt was interrupted")  # never leak the slot (cancellation)
+            raise
         if isinstance(result, Completion):
             outcome = Outcome.OK
+        elif self._rejects_structured_output(request, mode, result):
+            outcome = Outcome.REJECTED  # this request's form of structured output, not the endpoint's health
         elif result.overloaded:
             outcome = Outcome.OVERLOADED
         elif result.retryable:
