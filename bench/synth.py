@@ -3,13 +3,15 @@
 1. LLM pass-through (needs the packaged SmolLM2): a real OpenAI-compatible server on loopback
    (tests.tooling.llm_server) serves the model; prompts of the same kind (link paths over GSM8K seeds, greedy, same
    max_tokens) go (a) straight to the server with httpx at concurrency C, and (b) through the synth stage
-   (SynthStage.process with the `openai` backend, adaptive concurrency up to C). Fair to both arms: every arm of
-   every round gets paths of its own (no prompt is ever sent twice, so neither arm finds the other's prompts in
-   the server's cache), the arms alternate which goes first, and the figure is the median over rounds with its
-   spread. Cache state: llama-cpp-python's server runs without its RAM prompt cache (--cache off, the default);
-   its one context reuses the common prefix of consecutive prompts (the shared instruction), which both arms get
-   alike. Reported: completion tokens/s of each arm per round, the ratio stage/direct per round, its median and
-   range (aim >= 0.95).
+   (SynthStage.process with the `openai` backend, adaptive concurrency up to C). Fair to both arms: in each round
+   both arms send the same prompts (so they decode the same tokens: greedy, seeded), a fresh set every round, and
+   the arms alternate which goes first; the figure is the median over rounds with its spread. Cache state:
+   llama-cpp-python's server runs without its RAM prompt cache (--cache off, its default), so a prompt sent before
+   is not remembered; its one context reuses only the common prefix with the prompt just before (the shared
+   instruction), which every request of both arms gets alike. (With disjoint prompts per arm the arms decode
+   different completions, whose lengths differ enough to swing a round's ratio by +-30% on a loaded machine.)
+   Reported: completion tokens/s of each arm per round, the ratio stage/direct per round, its median and range
+   (aim >= 0.95).
 1b. Rate-limited endpoint: a token-bucket proxy (tests.tooling.rate_limit_proxy: R requests/s, 429 with
    Retry-After and retry-after-ms beyond that) in front of the same real server; records of one short request each
    go through the real consumer loop (retries, dead letters) with the `openai` backend at adaptive concurrency and at
@@ -106,8 +108,8 @@ def bench_passthrough(server, n_paths: int, concurrency: int, max_tokens: int, r
     cfg.llm.max_concurrency = concurrency
     llm = load_llm(f"openai:{base_url}#{model}", cfg.llm)
     synth = Synthesizer(cfg, llm)
-    # Paths of their own for the warm-up and for every arm of every round: no prompt is sent twice.
-    paths = gsm8k_paths(n_paths * 2 * rounds + 2)
+    # A fresh set of paths per round, the same for both arms of the round (the same prompts, the same replies).
+    paths = gsm8k_paths(n_paths * rounds + 2)
     warm, paths = paths[:2], paths[2:]
     llm.generate([d.request for p in warm for d in synth.plan(p)])  # model load, first-request costs, schema mode
     mode = llm.structured_mode  # settled by the warm-up: the direct requests send the same kind of bodies
@@ -136,14 +138,14 @@ def bench_passthrough(server, n_paths: int, concurrency: int, max_tokens: int, r
     out_rounds = []
     with httpx.Client(timeout=600, limits=httpx.Limits(max_connections=concurrency), trust_env=False) as client:
         for k in range(rounds):
-            a, b = paths[2 * k * n_paths:(2 * k + 1) * n_paths], paths[(2 * k + 1) * n_paths:(2 * k + 2) * n_paths]
+            batch = paths[k * n_paths:(k + 1) * n_paths]
             first = "direct" if k % 2 == 0 else "stage"  # the arms alternate which goes first
             if first == "direct":
-                d_tok, d_s = direct_arm(a)
-                s_tok, s_s, qa, failed = stage_arm(b, k)
+                d_tok, d_s = direct_arm(batch)
+                s_tok, s_s, qa, failed = stage_arm(batch, k)
             else:
-                s_tok, s_s, qa, failed = stage_arm(a, k)
-                d_tok, d_s = direct_arm(b)
+                s_tok, s_s, qa, failed = stage_arm(batch, k)
+                d_tok, d_s = direct_arm(batch)
             r = {"first": first, "direct_tokens": d_tok, "direct_s": d_s, "direct_tokens_per_s": d_tok / d_s,
                  "stage_tokens": s_tok, "stage_s": s_s, "stage_tokens_per_s": s_tok / s_s,
                  "ratio": (s_tok / s_s) / (d_tok / d_s), "stage_qa": qa, "stage_failed": failed}
@@ -157,9 +159,9 @@ def bench_passthrough(server, n_paths: int, concurrency: int, max_tokens: int, r
         "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
         "direct_tokens_per_s": statistics.median(r["direct_tokens_per_s"] for r in out_rounds),
         "stage_tokens_per_s": statistics.median(r["stage_tokens_per_s"] for r in out_rounds),
-        "cache": "llama-cpp-python server without its RAM prompt cache; consecutive prompts share their common "
-                 "prefix in its one context, alike for both arms; every prompt distinct (paths of their own per arm "
-                 "and round)",
+        "cache": "llama-cpp-python server without its RAM prompt cache (a prompt sent before is not remembered); its "
+                 "one context reuses the common prefix with the prompt just before, alike for every request of both "
+                 "arms; both arms of a round send the same prompts, a fresh set each round, arms alternating first",
     }
 
 
@@ -420,6 +422,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--skip-server", action="store_true", help="skip the parts against the real server")
     ap.add_argument("--only-server", action="store_true", help="run the parts against the real server alone")
+    ap.add_argument("--server-parts", choices=("both", "passthrough", "rate"), default="both",
+                    help="which parts against the real server to run")
     ap.add_argument("--paths", type=int, default=None, help="paths per arm and round of the pass-through part")
     ap.add_argument("--rounds", type=int, default=None, help="rounds of the pass-through part (arms alternate)")
     ap.add_argument("--concurrency", type=int, default=8)
@@ -472,36 +476,38 @@ def main() -> None:
                     Figure.skip(rate_name, why, "requests/s", RATE_AIM), Figure.skip(dead_name, why, "records")]
     else:
         with LocalOpenAIServer() as server:  # the packaged SmolLM2 on a free loopback port
-            print("== pass-through: synth stage vs direct requests to a real OpenAI-compatible server ==")
-            p = report["passthrough"] = bench_passthrough(
-                server, a.paths or (6 if quick else 16), a.concurrency, a.max_tokens, a.rounds or (2 if quick else 4))
-            print(f"  ratio stage/direct: median {p['ratio_median']:.3f} over {len(p['rounds'])} rounds "
-                  f"(range {p['ratio_min']:.3f}-{p['ratio_max']:.3f}; aim >= 0.95); {p['cache']}")
-            figures.append(Figure(
-                passthrough_name, p["stage_tokens_per_s"], "tokens/s", "direct httpx requests",
-                p["direct_tokens_per_s"], ratio=p["ratio_median"], aim=PASSTHROUGH_AIM,
-                note=f"{len(p['rounds'])} rounds of {p['paths_per_arm']} paths per arm, disjoint prompts, arms "
-                     f"alternating first; ratio range {p['ratio_min']:.3f}-{p['ratio_max']:.3f}; concurrency "
-                     f"{p['concurrency']}; server without RAM prompt cache"))
-            print(f"== rate-limited endpoint: token-bucket proxy at {a.rate:g} requests/s in front of the server ==")
-            r = report["rate_limited"] = bench_rate_limited(
-                server, a.rate, a.rate_records or (20 if quick else 90), a.rate_high)
-            ad, fx = r["arms"]["adaptive"], r["arms"]["fixed"]
-            figures += [
-                Figure(rate_name, ad["forwarded_per_s"], "requests/s", "allowed by the proxy",
-                       ad["forwarded_per_s"] / ad["share_of_allowed"], ratio=ad["share_of_allowed"], aim=RATE_AIM,
-                       note=f"{ad['done']}/{r['records']} records in {ad['wall_s']:.0f} s, {ad['limited_429']} x 429, "
-                            f"{ad['client_retries']:.0f} client retries, final limit {ad['final_limit']} (max "
-                            f"{r['high']})"),
-                Figure(dead_name, ad["dead_letters"], "records", aim=NO_DEAD_LETTERS,
-                       note=f"of which {ad['dead_letters_429']} for a 429"),
-                Figure(f"fixed concurrency {r['high']}: requests/s through the rate-limited endpoint",
-                       fx["forwarded_per_s"], "requests/s", "allowed by the proxy",
-                       fx["forwarded_per_s"] / fx["share_of_allowed"], ratio=fx["share_of_allowed"],
-                       note=f"{fx['done']}/{r['records']} records done, {fx['dead_letters']} dead-lettered "
-                            f"({fx['dead_letters_429']} for a 429), {fx['limited_429']} x 429, "
-                            f"{fx['client_retries']:.0f} client retries, {fx['record_retries']} record retries"),
-            ]
+            if a.server_parts in ("both", "passthrough"):
+                print("== pass-through: synth stage vs direct requests to a real OpenAI-compatible server ==")
+                p = report["passthrough"] = bench_passthrough(
+                    server, a.paths or (6 if quick else 16), a.concurrency, a.max_tokens, a.rounds or (2 if quick else 4))
+                print(f"  ratio stage/direct: median {p['ratio_median']:.3f} over {len(p['rounds'])} rounds "
+                      f"(range {p['ratio_min']:.3f}-{p['ratio_max']:.3f}; aim >= 0.95); {p['cache']}")
+                figures.append(Figure(
+                    passthrough_name, p["stage_tokens_per_s"], "tokens/s", "direct httpx requests",
+                    p["direct_tokens_per_s"], ratio=p["ratio_median"], aim=PASSTHROUGH_AIM,
+                    note=f"{len(p['rounds'])} rounds of {p['paths_per_arm']} paths, both arms the same prompts, a fresh "
+                         f"set per round, arms alternating first; ratio range {p['ratio_min']:.3f}-{p['ratio_max']:.3f}; "
+                         f"concurrency {p['concurrency']}; server without RAM prompt cache"))
+            if a.server_parts in ("both", "rate"):
+                print(f"== rate-limited endpoint: token-bucket proxy at {a.rate:g} requests/s in front of the server ==")
+                r = report["rate_limited"] = bench_rate_limited(
+                    server, a.rate, a.rate_records or (20 if quick else 90), a.rate_high)
+                ad, fx = r["arms"]["adaptive"], r["arms"]["fixed"]
+                figures += [
+                    Figure(rate_name, ad["forwarded_per_s"], "requests/s", "allowed by the proxy",
+                           ad["forwarded_per_s"] / ad["share_of_allowed"], ratio=ad["share_of_allowed"], aim=RATE_AIM,
+                           note=f"{ad['done']}/{r['records']} records in {ad['wall_s']:.0f} s, {ad['limited_429']} x 429, "
+                                f"{ad['client_retries']:.0f} client retries, final limit {ad['final_limit']} (max "
+                                f"{r['high']})"),
+                    Figure(dead_name, ad["dead_letters"], "records", aim=NO_DEAD_LETTERS,
+                           note=f"of which {ad['dead_letters_429']} for a 429"),
+                    Figure(f"fixed concurrency {r['high']}: requests/s through the rate-limited endpoint",
+                           fx["forwarded_per_s"], "requests/s", "allowed by the proxy",
+                           fx["forwarded_per_s"] / fx["share_of_allowed"], ratio=fx["share_of_allowed"],
+                           note=f"{fx['done']}/{r['records']} records done, {fx['dead_letters']} dead-lettered "
+                                f"({fx['dead_letters_429']} for a 429), {fx['limited_429']} x 429, "
+                                f"{fx['client_retries']:.0f} client retries, {fx['record_retries']} record retries"),
+                ]
     if a.json:
         write_json(a.json, figures)
     print(json.dumps(report, indent=1, default=float), file=sys.stderr)

@@ -3,12 +3,18 @@
 Per endpoint:
 - an adaptive concurrency limit (AIMD with a latency gradient): it starts at `initial_concurrency`, doubles per
   round of completions while nothing went wrong (slow start), then grows by one per round (additive increase); it
-  is cut by `flow.decrease_factor` on an overload (HTTP 429/503, a timeout, a server error) and by
+  is cut by `flow.decrease_factor` on an overload (HTTP 503, a 429 without Retry-After, a timeout, a server
+  error) and by
   `flow.latency_decrease` when the median seconds per completion token of a round rise above
-  `flow.latency_tolerance` times the lowest round median of the recent past (queueing at the server). At most one cut
-  per round: a cut answers every request that was already in flight when it happened. The limit stays within
+  `flow.latency_tolerance` times the median of the recent rounds' medians (a sudden rise: the server queues or
+  slows down; the median, not the minimum, so that noise alone does not cut). At most one cut per round: a cut
+  answers every request that was already in flight when it happened. The limit stays within
   [min_concurrency, max_concurrency]; in `fixed` mode it is max_concurrency, always;
-- a Retry-After cool-down: in adaptive mode nothing is sent to an endpoint before the time its last 429/503 named;
+- a Retry-After cool-down: in adaptive mode nothing is sent to an endpoint before the time its last 429/503 named,
+  and then one request goes alone; the others follow once it is answered, or once it has been out longer than a
+  turned-away request takes to come back (so it was let in). A 429 that says when to come back is a quota (a rate),
+  not a lack of capacity: it pauses the endpoint but does not cut the limit, which must stay high enough to keep the
+  let-in requests going while replies are slow (cutting on it measured at 0.45 of the allowed rate);
 - a circuit breaker: `flow.circuit_failures` failures in a row open the circuit (no request is sent) for
   `flow.circuit_open_s`; then one probe request goes; its success closes the circuit, its failure opens it again for
   twice as long (at most `flow.circuit_max_open_s`).
@@ -38,8 +44,8 @@ Clock = Callable[[], float]
 
 ROUND_MIN = 4
 """Fewest completions in a latency round (a median of fewer is noise)."""
-BASELINE_ROUNDS = 32
-"""Round medians remembered for the latency baseline (its lowest); older rounds are forgotten, so the baseline
+BASELINE_ROUNDS = 16
+"""Round medians remembered for the latency baseline (their median); older rounds are forgotten, so the baseline
 follows a lasting change of workload (longer replies, another prompt mix)."""
 
 
@@ -49,7 +55,9 @@ class Outcome(Enum):
     OK = "ok"
     """A reply (200)."""
     OVERLOADED = "overloaded"
-    """Turned away for load (429, 503): back off, honour Retry-After; not the endpoint's failure."""
+    """Turned away for load (503, or 429 without a Retry-After): cut the limit, pause; not the endpoint's failure."""
+    THROTTLED = "throttled"
+    """Turned away by a quota (429 with a Retry-After): pause until then; the limit stays."""
     FAILED = "failed"
     """Timeout, connection error, other 5xx, malformed reply: counts toward opening the circuit, and backs off."""
     REJECTED = "rejected"
@@ -87,8 +95,8 @@ class AdaptiveLimit:
 
     @property
     def baseline(self) -> float | None:
-        """Lowest recent round median of seconds per completion token (None before the first round)."""
-        return min(self._medians) if self._medians else None
+        """Median of the recent round medians of seconds per completion token (None before the first round)."""
+        return statistics.median(self._medians) if self._medians else None
 
     def ticket(self) -> int:
         """Number a request as it is sent (cuts answer the requests sent before them)."""
@@ -196,10 +204,35 @@ class Endpoint:
     """No request is sent before this time (a Retry-After), adaptive mode only."""
     overloads_in_row: int = 0
     """Overloaded replies since the last good one (the pause without a Retry-After doubles with each)."""
+    after_cool: bool = False
+    """A cool-down was set and no reply came back good since: the next request goes alone."""
+    cool_probe: int = 0
+    """The ticket of the request sent alone after a cool-down, while it is out (0: none)."""
+    cool_probe_sent: float = 0.0
+    turned_away_s: float = 0.05
+    """Running mean of how long a turned-away request takes to come back (a probe out longer was let in)."""
+
+    def probe_grace(self) -> float:
+        return max(0.05, 3.0 * self.turned_away_s)
+
+    def probe_blocks(self, now: float) -> bool:
+        """The request sent alone after a cool-down is out and may still be turned away."""
+        return bool(self.after_cool and self.cool_probe) and now < self.cool_probe_sent + self.probe_grace()
     counts: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in Outcome})
 
     def may_send(self, now: float) -> bool:
-        return self.in_flight < self.limit.slots and now >= self.cool_until and self.circuit.may_send(now)
+        return (
+            self.in_flight < self.limit.slots
+            and now >= self.cool_until
+            and not self.probe_blocks(now)
+            and self.circuit.may_send(now)
+        )
+
+    def on_send(self, ticket: int, now: float) -> None:
+        self.circuit.on_send()
+        self.in_flight += 1
+        if self.after_cool and not self.cool_probe:
+            self.cool_probe, self.cool_probe_sent = ticket, now
 
     def free_share(self) -> float:
         return (self.limit.slots - self.in_flight) / self.limit.slots
@@ -210,6 +243,8 @@ class Endpoint:
         times = []
         if self.cool_until > now:
             times.append(self.cool_until)
+        if self.probe_blocks(now):
+            times.append(self.cool_probe_sent + self.probe_grace())
         if self.circuit.state is CircuitState.OPEN:
             times.append(self.circuit.reopens_at())
         return max(times) if times else None
@@ -276,10 +311,10 @@ class EndpointPool:
                 now = self.clock()
                 e = self.pick(now)
                 if e is not None:
-                    e.circuit.on_send()
-                    e.in_flight += 1
+                    ticket = e.limit.ticket()
+                    e.on_send(ticket, now)
                     self._on_change(e)
-                    return Slot(self, e, e.limit.ticket(), now)
+                    return Slot(self, e, ticket, now)
                 wake = [t for t in (x.ready_at(now) for x in self.endpoints) if t is not None]
                 timeout = max(0.0, min(wake) - now) if wake else None
                 if all(x.circuit.state is not CircuitState.CLOSED for x in self.endpoints):
@@ -309,15 +344,24 @@ class EndpointPool:
         e.in_flight -= 1
         e.counts[outcome.value] += 1
         now = self.clock()
-        e.overloads_in_row = e.overloads_in_row + 1 if outcome is Outcome.OVERLOADED else 0
+        turned_away = outcome in (Outcome.OVERLOADED, Outcome.THROTTLED)
+        e.overloads_in_row = e.overloads_in_row + 1 if turned_away else 0
+        if e.cool_probe == slot.ticket:
+            e.cool_probe = 0
+        if turned_away:
+            e.turned_away_s = 0.7 * e.turned_away_s + 0.3 * (now - slot.sent_at)
+        else:
+            e.after_cool = False
         if outcome is Outcome.OK:
             e.circuit.on_success()
             e.limit.on_success(slot.ticket, now - slot.sent_at, completion_tokens)
-        elif outcome is Outcome.OVERLOADED:
+        elif turned_away:
             e.circuit.on_neutral()
-            e.limit.on_overload(slot.ticket)
+            if outcome is Outcome.OVERLOADED or not self.adaptive:
+                e.limit.on_overload(slot.ticket)
             if self.adaptive and retry_after_s:
                 e.cool_until = max(e.cool_until, now + retry_after_s)
+                e.after_cool = True
         elif outcome is Outcome.FAILED:
             e.circuit.on_failure(error)
             e.limit.on_overload(slot.ticket)

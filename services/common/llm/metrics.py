@@ -19,8 +19,8 @@ CIRCUIT_STATE = Gauge(
 )
 ATTEMPTS = Counter(
     "linksyn_llm_attempts_total",
-    "HTTP attempts sent to an endpoint, by outcome: ok, overloaded (429/503), failed (timeout, connection error, "
-    "5xx, malformed reply), rejected (other 4xx).",
+    "HTTP attempts sent to an endpoint, by outcome: ok, throttled (429 with Retry-After), overloaded (503, 429 "
+    "without), failed (timeout, connection error, 5xx, malformed reply), rejected (other 4xx).",
     LABELS + ["outcome"],
 )
 RETRIES = Counter(

@@ -318,7 +318,8 @@ class OpenAILLM(LLM):
         elif self._rejects_structured_output(request, mode, result):
             outcome = Outcome.REJECTED  # this request's form of structured output, not the endpoint's health
         elif result.overloaded:
-            outcome = Outcome.OVERLOADED
+            throttled = result.status == 429 and result.retry_after is not None
+            outcome = Outcome.THROTTLED if throttled else Outcome.OVERLOADED
         elif result.retryable:
             outcome = Outcome.FAILED
         else:
@@ -326,7 +327,7 @@ class OpenAILLM(LLM):
         retry_after = None
         if isinstance(result, _Failure) and result.retry_after:
             retry_after = backoff_delay(1, self.config.retry, retry_after=result.retry_after)
-        elif outcome is Outcome.OVERLOADED:
+        elif outcome in (Outcome.OVERLOADED, Outcome.THROTTLED):
             # No hint: the endpoint pauses on our own schedule, doubling with each overload in a row.
             retry_after = backoff_delay(slot.endpoint.overloads_in_row + 1, self.config.retry, jitter=True)
         slot.release(

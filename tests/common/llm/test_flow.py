@@ -166,3 +166,24 @@ def test_a_released_slot_wakes_a_waiter():
         assert second.endpoint.in_flight == 1
 
     run(scenario())
+
+
+def test_after_a_cool_down_one_request_goes_alone_and_the_rest_follow_its_good_reply():
+    async def scenario():
+        clock = FakeClock()
+        pool = EndpointPool(["http://a"], cfg(initial_concurrency=4, flow={"decrease_factor": 0.9}), clock=clock)
+        first = await pool.acquire()
+        first.release(Outcome.OVERLOADED, retry_after_s=1.0)
+        waiters = [asyncio.ensure_future(pool.acquire()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiters)  # cooling down
+        clock.now += 1.0
+        probe = await asyncio.wait_for(asyncio.shield(asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)), 5)
+        await asyncio.sleep(0.05)
+        done = [w for w in waiters if w.done()]
+        assert len(done) == 1  # alone, although the limit has room for three
+        done[0].result().release(Outcome.OK, completion_tokens=1)
+        await asyncio.wait_for(asyncio.gather(*[w for w in waiters if not w.done()]), 5)
+        del probe
+
+    run(scenario())

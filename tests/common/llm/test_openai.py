@@ -23,7 +23,8 @@ class ScriptedServer:
     """An OpenAI-style /v1/chat/completions endpoint whose behaviour each request's user text selects.
 
     'ok' -> 200; 'flaky-N' -> 500 for the first N calls then 200; 'rate' -> 429 (Retry-After: 0) once then 200;
-    'rate-N' -> 429 (retry-after-ms: 20) for the first N calls then 200;
+    'rate-N' -> 429 (retry-after-ms: 20) for the first N calls then 200; 'busy-N' -> 503 (no Retry-After) for the
+    first N calls then 200;
     'fail' -> always 500; 'bad400' -> 400; 'hang' -> no reply until the server stops; 'garbage' -> 200 non-JSON
     once then 200; 'slow' -> 200 after 0.2 s; 'echo-key' -> 500 whose body echoes the Authorization header.
     `reject_schema`: any response_format of type json_schema gets a 400 naming response_format;
@@ -74,6 +75,8 @@ class ScriptedServer:
         rf = body.get("response_format") or {}
         if self.broken:
             return self.reply(h, 500, {"error": {"message": "endpoint down"}})
+        if kind.startswith("busy-") and n <= int(kind.split("-")[1]):
+            return self.reply(h, 503, {"error": {"message": "server busy"}})
         if kind.startswith("rate-") and n <= int(kind.split("-")[1]):
             return self.reply(h, 429, {"error": {"message": "rate limited"}}, {"retry-after-ms": "20", "Retry-After": "1"})
         if self.reject_schema and rf.get("type") == "json_schema":
@@ -304,12 +307,17 @@ def test_adaptive_429s_are_flow_control_and_spend_no_attempt(server, make_llm):
     assert not fixed[0].ok and "HTTP 429" in fixed[0].error and "after 3 attempts" in fixed[0].error
 
 
-def test_a_429_storm_shrinks_the_adaptive_limit(server, make_llm):
+def test_a_503_storm_shrinks_the_adaptive_limit_a_quota_only_pauses_it(server, make_llm):
     llm = make_llm(server.url, initial_concurrency=8, max_concurrency=8)
-    out = llm.generate([req(f"rate-2:{i}") for i in range(16)])
+    out = llm.generate([req(f"busy-2:{i}") for i in range(16)])
     assert all(c.ok for c in out)
     (endpoint,) = llm.endpoints
     assert endpoint.limit.cuts >= 1 and endpoint.counts["overloaded"] == 32
+    quota = make_llm(server.url, initial_concurrency=8, max_concurrency=8)
+    out = quota.generate([req(f"rate-2:{i}") for i in range(16)])
+    assert all(c.ok for c in out)
+    (endpoint,) = quota.endpoints
+    assert endpoint.counts["throttled"] == 32 and endpoint.limit.cuts == 0 and endpoint.limit.slots == 8
 
 
 def test_a_dead_endpoint_opens_its_circuit_and_the_healthy_one_takes_the_load(server, make_llm):
