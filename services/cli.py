@@ -599,7 +599,8 @@ def progress(counters: dict[str, float], uptime_s: float | None) -> dict[str, fl
 
 
 def _format_counter(key: str, value: float) -> str:
-    return f"{key}={value:.4f}" if key in ("cost", "budget_left") and not float(value).is_integer() else f"{key}={int(value)}"
+    money = key in ("cost", "budget_left") and not float(value).is_integer()
+    return f"{key}={value:.4f}" if money else f"{key}={int(value)}"
 
 
 def target_status(target: str, token: Optional[str], tls_ca: Optional[str], timeout: float) -> dict[str, Any]:

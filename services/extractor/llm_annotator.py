@@ -74,7 +74,9 @@ class LLMAnnotator:
             return
         futures = self.llm.submit([self.request(s) for s in seeds])
         if len(futures) != len(seeds):
-            raise RuntimeError(f"LLM {self.llm.model_name!r} returned {len(futures)} completions for {len(seeds)} requests")
+            raise RuntimeError(
+                f"LLM {self.llm.model_name!r} returned {len(futures)} completions for {len(seeds)} requests"
+            )
         done: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i, f in enumerate(futures):
             f.add_done_callback(lambda _f, i=i: done.put(i))

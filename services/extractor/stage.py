@@ -3,8 +3,9 @@ records out (keyed by seed id).
 
 Thin transport: decode, call `Extractor.extract_stream` on the whole batch (every LLM request sent at once), encode
 one Result per record as its reply comes back (a streaming stage: annotated seeds leave while the rest of the batch
-is still being generated). A malformed record fails permanently (dead-lettered at once); a seed whose reply was unusable fails
-alone and is retried by the loop, then dead-lettered with the reason; the rest of the batch is unaffected.
+is still being generated). A malformed record fails permanently (dead-lettered at once); a seed whose reply was
+unusable fails alone and is retried by the loop, then dead-lettered with the reason; the rest of the batch is
+unaffected.
 """
 
 from __future__ import annotations

@@ -65,7 +65,9 @@ def _spend_table(spend: Mapping[tuple[str, str], Spend], currency: str, records:
              "|---|---|---:|---:|---:|---:|"]
     total = Spend()
     for (service, model), s in sorted(spend.items()):
-        lines.append(f"| {service} | {model} | {s.requests} | {s.prompt_tokens} | {s.completion_tokens} | {s.cost:.4f} |")
+        lines.append(
+            f"| {service} | {model} | {s.requests} | {s.prompt_tokens} | {s.completion_tokens} | {s.cost:.4f} |"
+        )
         total.requests += s.requests
         total.prompt_tokens += s.prompt_tokens
         total.completion_tokens += s.completion_tokens

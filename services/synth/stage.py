@@ -55,7 +55,8 @@ class SynthStage:
         self._lock = threading.Lock()
         self.totals: Counter = Counter()
         """Running totals for the Stats RPC and the run report: paths, qa, failed, prompt_tokens, completion_tokens,
-        drop:<reason>; with a meter also cost, and cost/prompt_tokens/completion_tokens per model as `<what>:<model>`."""
+        drop:<reason>; with a meter also cost, and cost/prompt_tokens/completion_tokens per model
+        (`<what>:<model>`)."""
         self._prompt_tokens = metrics.SYNTH_PROMPT_TOKENS.labels(service=name)
         self._completion_tokens = metrics.SYNTH_COMPLETION_TOKENS.labels(service=name)
         self._failed = metrics.SYNTH_PATHS_FAILED.labels(service=name)

@@ -146,8 +146,8 @@ class RateLimitProxy:
                     r = await self._client.request(method, self.upstream + path.removeprefix("/v1"), content=body,
                                                    headers=fwd)
                 except httpx.HTTPError as e:
-                    await self._reply(writer, 502, f'{{"error": {{"message": "upstream: {type(e).__name__}"}}}}'.encode(),
-                                      "application/json")
+                    message = f'{{"error": {{"message": "upstream: {type(e).__name__}"}}}}'
+                    await self._reply(writer, 502, message.encode(), "application/json")
                     continue
                 await self._reply(writer, r.status_code, r.content, r.headers.get("content-type", "application/json"))
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):

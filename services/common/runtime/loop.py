@@ -723,7 +723,9 @@ class ConsumerLoop:
             return Result.failed(f"producing outputs failed: {describe_error(e)}")
         return r
 
-    def _run_stream(self, b: _Batch, process_stream: Callable[[Sequence[Message]], Iterable[tuple[int, Result]]]) -> None:
+    def _run_stream(
+        self, b: _Batch, process_stream: Callable[[Sequence[Message]], Iterable[tuple[int, Result]]]
+    ) -> None:
         """A streaming stage: each record's outputs are produced, and the record handed back to the loop thread, as
         soon as the stage yields its Result; records the stream never yielded fail with the batch."""
         t0 = time.perf_counter()

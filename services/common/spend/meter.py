@@ -114,7 +114,8 @@ class UsageMeter:
             try:
                 self.publish(out)
             except Exception as e:  # noqa: BLE001 - reports are cumulative: the next one carries this one's news
-                log.warning("%s: publishing usage reports failed (%s); trying again at the next report", self.service, e)
+                log.warning("%s: publishing usage reports failed (%s); trying again at the next report",
+                            self.service, e)
 
     def _count(self, model: str, u: TokenUsage, cost: float) -> None:
         prompt, completion, counted_cost, ok, failed = self._counted.get(model, (0, 0, 0.0, 0, 0))

@@ -46,7 +46,8 @@ class GatedStream:
             first = len(self.batches) == 1
         order = list(reversed(range(len(batch))))
         n = 0
-        for i in [i for i in order if batch[i].value not in self.held] + [i for i in order if batch[i].value in self.held]:
+        free = [i for i in order if batch[i].value not in self.held]
+        for i in free + [i for i in order if batch[i].value in self.held]:
             if batch[i].value in self.held:
                 assert self.gate.wait(60), "gate never opened"
             if first and self.fail_after is not None and n == self.fail_after:
