@@ -3,7 +3,7 @@
 1. LLM pass-through (needs the packaged SmolLM2): a real OpenAI-compatible server on loopback
    (tests.tooling.llm_server) serves the model; prompts of the same kind (link paths over GSM8K seeds, greedy, same
    max_tokens) go (a) straight to the server with httpx at concurrency C, and (b) through the synth stage
-   (SynthStage.process with the `openai` backend, adaptive concurrency up to C). Fair to both arms: in each round
+   (SynthStage.process with the `openai` backend at the same fixed concurrency C). Fair to both arms: in each round
    both arms send the same prompts (so they decode the same tokens: greedy, seeded), a fresh set every round, and
    the arms alternate which goes first; the figure is the median over rounds with its spread. Cache state:
    llama-cpp-python's server runs without its RAM prompt cache (--cache off, its default), so a prompt sent before
@@ -105,7 +105,9 @@ def bench_passthrough(server, n_paths: int, concurrency: int, max_tokens: int, r
 
     base_url, model = server.base_url, server.model_name
     cfg = SynthConfig(temperature=0.0, max_tokens=max_tokens, lang="en")
-    cfg.llm.max_concurrency = concurrency
+    # Like for like: the stage at the direct arm's fixed concurrency (adaptive concurrency would change how many
+    # requests the server holds at once, which is not the pass-through overhead under test).
+    cfg.llm.max_concurrency, cfg.llm.concurrency = concurrency, "fixed"
     llm = load_llm(f"openai:{base_url}#{model}", cfg.llm)
     synth = Synthesizer(cfg, llm)
     # A fresh set of paths per round, the same for both arms of the round (the same prompts, the same replies).
