@@ -95,7 +95,8 @@ class SynthStage:
         assert self.meter is not None
         spend = self.meter.totals()
         with self._lock:
-            self.totals.update(spend)
+            for k, v in spend.items():  # cumulative figures: replaced, not added (Counter.update would add)
+                self.totals[k] = v
 
     def _result(self, out: PathOutcome) -> Result:
         if out.error is not None:
