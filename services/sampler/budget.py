@@ -5,7 +5,8 @@ never asks another service. While a limit has room, it emits only as many paths 
 for, at the spend per path the path consumer (`sampler.budget_service`, the synth) has shown so far, counting the
 paths already emitted and not yet done (the lag): so the paths in flight when the budget runs out are about what it
 could still pay for, and a run overshoots by at most the error of that projection plus the spend of one report
-interval. Before the first path was paid for, it emits budget.first_paths. It stops (with the reason) once a limit
+interval. It first emits budget.first_paths and projects only once they are paid for (one path's cost alone was
+too rough: a run projected from its first path spent 2.3 paths over its budget). It stops (with the reason) once a limit
 is spent, or once the room left cannot pay for one more path and nothing is in flight.
 """
 
@@ -49,8 +50,10 @@ class BudgetGate:
             if lim.scope not in ("run", self.spender):
                 continue  # a limit on another service: paths do not spend it (it stops the run once reached)
             left = lim.limit - lim.spent(ledger)
-            if not spender.records:
-                n = self.budget.first_paths - emitted  # nothing paid for yet: a first batch to measure
+            if not spender.records or (spender.records < self.budget.first_paths and lag > 0):
+                # The first batch measures a path's cost: its paths cost more or less with their seeds and requests,
+                # so the projection waits for all of them (or for none to be in flight on a small graph).
+                n = self.budget.first_paths - emitted
             else:
                 per_path = spender.measure(lim.money) / spender.records
                 if per_path <= 0:

@@ -38,8 +38,10 @@ def test_first_paths_then_what_the_room_left_pays_for_then_stop():
     gate = BudgetGate(BudgetConfig(max_tokens=10_000, first_paths=8, report_every_s=1.0), f, "synth", clock)
     assert gate.check(lag=0, emitted=0) == (8, None)
     assert gate.check(lag=8, emitted=8) == (0, None)  # nothing paid for yet: wait for the first spend
-    f.spend("synth", tokens=2000, records=4)  # 500 per path
-    assert gate.check(lag=4, emitted=8) == (8000 // 500 - 4, None)
+    f.spend("synth", tokens=2000, records=4)  # 500 per path so far, half of the first batch in flight
+    assert gate.check(lag=4, emitted=8) == (0, None)  # no projection from part of the first batch
+    f.spend("synth", tokens=4000, records=8)  # the first batch paid for: 500 per path
+    assert gate.check(lag=0, emitted=8) == (6000 // 500, None)
     f.spend("synth", tokens=9800, records=19)  # ~516 per path: 200 left pays for no path
     allowed, reason = gate.check(lag=0, emitted=20)
     assert allowed <= 0 and reason is None  # the last reports may still be coming

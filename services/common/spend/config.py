@@ -49,8 +49,8 @@ class BudgetConfig(Section):
     report_every_s: float = Field(default=1.0, gt=0)
     """How often a spending service reports its cumulative usage (and updates its cost metrics)."""
     first_paths: int = Field(default=8, ge=1)
-    """With a limit set, paths the sampler emits before any of them was paid for (it cannot project a path's cost
-    yet); then it emits only what the budget left is projected to pay for."""
+    """With a limit set, paths the sampler emits before it projects a path's cost: it waits until they are all paid
+    for (or none is in flight), then emits only what the budget left is projected to pay for."""
 
     def limited(self) -> bool:
         """Whether any limit is set."""
