@@ -4,9 +4,11 @@ The spend comes from the usage topic (every replica of every spending service, l
 never asks another service. While a limit has room, it emits only as many paths as that room is projected to pay
 for, at the spend per path the path consumer (`sampler.budget_service`, the synth) has shown so far, counting the
 paths already emitted and not yet done (the lag): so the paths in flight when the budget runs out are about what it
-could still pay for, and a run overshoots by at most the error of that projection plus the spend of one report
-interval. It first emits budget.first_paths and projects only once they are paid for (one path's cost alone was
-too rough: a run projected from its first path spent 2.3 paths over its budget). It stops (with the reason) once a limit
+could still pay for, and a run overshoots by at most the error of that projection; no more than half the room left
+is in flight at once, so that error is re-measured as the room shrinks. Paths done whose spend no usage
+report carries yet count as in flight (emitted here minus the records the spender reported; after a restart of the
+sampler, or with several samplers, only the lag counts). It first emits budget.first_paths and projects only once
+the reports of all of them are in (one path's cost alone was too rough). It stops (with the reason) once a limit
 is spent, or once the room left cannot pay for one more path and nothing is in flight.
 """
 
@@ -50,15 +52,21 @@ class BudgetGate:
             if lim.scope not in ("run", self.spender):
                 continue  # a limit on another service: paths do not spend it (it stops the run once reached)
             left = lim.limit - lim.spent(ledger)
-            if not spender.records or (spender.records < self.budget.first_paths and lag > 0):
+            if spender.records < min(self.budget.first_paths, max(emitted, 1)):
                 # The first batch measures a path's cost: its paths cost more or less with their seeds and requests,
-                # so the projection waits for all of them (or for none to be in flight on a small graph).
+                # so the projection waits for the reports of all of them (fewer on a graph that had fewer to walk).
                 n = self.budget.first_paths - emitted
             else:
                 per_path = spender.measure(lim.money) / spender.records
                 if per_path <= 0:
                     continue
-                n = math.floor(left / per_path) - lag
+                # Not yet paid for: the paths in flight, and those done whose spend no report has carried yet (a
+                # report comes every report_every_s; counting by the lag alone overshot by 2.3 paths).
+                unpaid = max(lag, emitted - spender.records)
+                # At most half the room in flight at once: paths differ in cost (a run's first 4 cost 0.69 each, its
+                # next 4 1.4), so each round re-measures before committing the rest, and the last paths go one by one.
+                room = left / per_path
+                n = min(math.floor(room), math.ceil(room / 2)) - unpaid
                 binding = (f"{format_amount(left, lim.money, self.budget.currency)} left of {lim.name} cannot pay "
                            f"for another path (about {format_amount(per_path, lim.money, self.budget.currency)} "
                            f"per path so far)")

@@ -301,14 +301,15 @@ class SinkStage:
             for part in self._parts.values():
                 self._flush_partition(part)
                 part.close()
-            self.write_card()
+            self.write_card(even_empty=True)  # a run that kept nothing still says so, and what it spent
             if self._temp_index is not None:
                 shutil.rmtree(self._temp_index, ignore_errors=True)
 
-    def write_card(self) -> None:
-        """The dataset card from every partition's manifest (the whole dataset, whichever replicas wrote it)."""
+    def write_card(self, even_empty: bool = False) -> None:
+        """The dataset card from every partition's manifest (the whole dataset, whichever replicas wrote it); before
+        any record arrived, only if `even_empty`."""
         manifests = self.store.manifests()
-        if not manifests and not self._parts:
+        if not manifests and not self._parts and not even_empty:
             return
         totals = DatasetTotals.of_manifests(manifests)
         formats = list(self.cfg.formats)

@@ -40,8 +40,15 @@ def test_first_paths_then_what_the_room_left_pays_for_then_stop():
     assert gate.check(lag=8, emitted=8) == (0, None)  # nothing paid for yet: wait for the first spend
     f.spend("synth", tokens=2000, records=4)  # 500 per path so far, half of the first batch in flight
     assert gate.check(lag=4, emitted=8) == (0, None)  # no projection from part of the first batch
+    f.spend("synth", tokens=3000, records=6)  # none in flight, but the last reports are not in yet
+    assert gate.check(lag=0, emitted=8) == (0, None)
     f.spend("synth", tokens=4000, records=8)  # the first batch paid for: 500 per path
-    assert gate.check(lag=0, emitted=8) == (6000 // 500, None)
+    assert gate.check(lag=0, emitted=8) == (6, None)  # room for 12: half of it at once
+    # Done but not reported yet counts as in flight: 6 emitted since, 1 in flight, 3 done without a report.
+    f.spend("synth", tokens=5000, records=10)
+    assert gate.check(lag=1, emitted=14) == (5 - 4, None)  # room for 10: 5 at once, 4 of them unpaid
+    f.spend("synth", tokens=9000, records=18)  # room for 2: one at a time
+    assert gate.check(lag=0, emitted=18) == (1, None)
     f.spend("synth", tokens=9800, records=19)  # ~516 per path: 200 left pays for no path
     allowed, reason = gate.check(lag=0, emitted=20)
     assert allowed <= 0 and reason is None  # the last reports may still be coming

@@ -67,7 +67,10 @@ class UsageLedger:
         if held is not None and (held.requests, held.unix_ms) >= (r.requests, r.unix_ms):
             return False
         self._latest[key] = r
-        self.version += 1
+        # Replicas report every report_every_s whether or not they spent: only a change of the sums is news (the
+        # sampler's budget gate waits for the spend to stay put before it stops).
+        if held is None or _counted(held) != _counted(r):
+            self.version += 1
         return True
 
     def spend(self, service: str | None = None) -> Spend:
@@ -90,6 +93,11 @@ class UsageLedger:
 
     def services(self) -> list[str]:
         return sorted({svc for svc, _, _ in self._latest})
+
+
+def _counted(r: records_pb2.UsageReport) -> tuple:
+    """What a report adds to the sums."""
+    return r.prompt_tokens, r.completion_tokens, r.cost, r.requests, r.failed, r.records
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,17 @@ def test_ledger_keeps_the_latest_cumulative_report_per_key_and_sums_keys():
                                               ("extractor", "openai:m")}
 
 
+def test_ledger_version_moves_only_when_the_sums_change():
+    """Replicas report every second whether or not they spent; the budget gate's wait for a settled spend reads the
+    version, so an unchanged report must not look like news (it kept a spent run from ever stopping)."""
+    ledger = UsageLedger()
+    assert ledger.add(report(unix_ms=1)) and ledger.version == 1
+    assert ledger.add(report(unix_ms=2)) and ledger.version == 1  # the same sums, a later time: taken, no news
+    assert ledger.add(report(requests=2, prompt=150, records=2, unix_ms=3)) and ledger.version == 2
+    assert ledger.add(report(replica="r2", unix_ms=3)) and ledger.version == 3  # a new key is news
+    assert ledger.spend("synth").requests == 3
+
+
 def test_budget_exhausted_names_the_limit_and_the_spend():
     ledger = UsageLedger()
     ledger.add(report(prompt=900, completion=100, cost=0.25))
