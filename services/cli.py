@@ -203,6 +203,7 @@ def _print_run_summary(report: dict[str, Any], selected: list[str], out: Path, h
                f"dead letters: {report['dead_letters']['count']}")
     for name in selected:
         typer.echo(f"  {stage_line(name, report['stages'][name])}")
+    typer.echo(f"stop reason: {report['stop_reason']}")
     if report["stages_not_available"]:
         none_ran = all(report["stages"][n]["status"] == STATUS_NOT_AVAILABLE for n in selected)
         typer.echo(
@@ -262,6 +263,14 @@ def run(
     html_report: bool = typer.Option(
         True, "--report/--no-report", help="Also write OUT/report.html, the run's figures and plots (`linksyn report`)."
     ),
+    dry_run: int = typer.Option(
+        0, "--dry-run", metavar="PATHS",
+        help="Project instead of run: the tokens, cost (budget.prices) and time of extracting every seed and "
+        "synthesizing PATHS paths, from a sample run (--sample-seeds seeds spread over the input, --sample-paths "
+        "paths); writes OUT/projection.json beside the sample's report.",
+    ),
+    sample_seeds: int = typer.Option(24, "--sample-seeds", min=1, help="With --dry-run: seeds the sample extracts."),
+    sample_paths: int = typer.Option(8, "--sample-paths", min=1, help="With --dry-run: paths the sample synthesizes."),
     verbose: bool = VerboseOption,
 ) -> None:
     """Run the whole pipeline in this process on an in-memory bus and write OUT/report.json and OUT/report.html.
@@ -271,6 +280,11 @@ def run(
     report lists seeds_in, rejected rows, dead letters, and per-stage counts, totals, details and timings, and says
     which stages are not available in this build; report.html shows it with plots (see `linksyn report`). Exit code:
     0 when every selected stage that exists finished, 1 otherwise.
+
+    While it runs, the stage being waited for prints its progress every 15 s: input records done, in flight,
+    tokens/s, outputs (QA kept), cost, and the time left at its rate so far. With a budget (the `budget` section:
+    budget.max_cost, budget.max_tokens, per service) the sampler stops emitting paths once the budget is spent, the
+    paths in flight finish, and the report's stop_reason says so.
     """
     from linksyn.pipeline import (
         PipelineError,
@@ -293,10 +307,21 @@ def run(
             "--overwrite to replace it"
         )
     reader = _seed_reader(seeds, fmt, cfg)
+    seeds_total = 0
+    if dry_run:
+        seeds_total = sum(1 for _ in _seed_reader(seeds, fmt, cfg))
+        step = max(1, seeds_total // sample_seeds)
+        cfg.sampler.max_paths, cfg.sampler.paths_per_seed = sample_paths, 0.0
+        typer.echo(f"dry run: {seeds_total} seeds; extracting {min(sample_seeds, seeds_total)} of them (one in "
+                   f"{step}) and synthesizing {sample_paths} paths to project {dry_run} paths", err=True)
 
     def progress(it: Any) -> Any:
         from tqdm import tqdm
 
+        if dry_run:
+            import itertools
+
+            it = itertools.islice((s for i, s in enumerate(it) if i % step == 0), sample_seeds)
         return tqdm(it, desc="seeds", unit=" seeds", file=sys.stderr, dynamic_ncols=True)
 
     report = run_pipeline(
@@ -311,6 +336,19 @@ def run(
     )
     _print_rejected(reader)
     _print_run_summary(report, selected, Path(out), html_report)
+    if dry_run and report["status"] == "ok":
+        from linksyn.pipeline import format_duration, project
+
+        projection = project(report, seeds_total, dry_run)
+        (Path(out) / "projection.json").write_text(json.dumps(projection, indent=2) + "\n", encoding="utf-8")
+        t = projection["projected"]["total"]
+        typer.echo(f"projection for {seeds_total} seeds and {dry_run} paths: prompt_tokens={t['prompt_tokens']:.0f} "
+                   f"completion_tokens={t['completion_tokens']:.0f} cost={t['cost']:.4f} {cfg.budget.currency} "
+                   f"time={format_duration(t['seconds'])} (stages one after the other, at the sample's rate)")
+        for n in projection["sample"].values():
+            if "note" in n:
+                typer.echo(f"  {n['note']}")
+        typer.echo(f"projection: {Path(out) / 'projection.json'}")
     if report["status"] != "ok":
         typer.secho(f"error: {report.get('error', report['status'])}", err=True, fg=typer.colors.RED)
         if report.get("threads_left_running"):
@@ -522,20 +560,47 @@ def _stats(channel: Any, timeout: float) -> tuple[str, Any]:
 
 
 def _key_counters(counters: dict[str, float]) -> dict[str, float]:
-    """Sums over labels of the consumer counters every service has."""
+    """Sums over labels of the consumer counters every service has, the LLM tokens and cost of a spending service,
+    and the smallest budget left that a sampler with a budget reports."""
     wanted = {
         "consumer_records_in_total": "in",
         "consumer_records_out_total": "out",
         "consumer_records_failed_total": "failed",
         "consumer_dead_letters_total": "dead",
         "consumer_lag_records": "lag",
+        "llm_tokens_total": "tokens",
+        "llm_cost_total": "cost",
     }
     out: dict[str, float] = {}
     for key, value in counters.items():
-        short = wanted.get(key.split("{", 1)[0])
+        name = key.split("{", 1)[0]
+        short = wanted.get(name)
         if short:
             out[short] = out.get(short, 0.0) + value
+        elif name == "budget_left":
+            out["budget_left"] = min(out.get("budget_left", value), value)
     return out
+
+
+def progress(counters: dict[str, float], uptime_s: float | None) -> dict[str, float]:
+    """Rates since the service started and the time its lag would take at that rate: records/s (in), tokens/s, and
+    eta_s (lag / records/s; absent while nothing was read)."""
+    c = _key_counters(counters)
+    out: dict[str, float] = {}
+    if not uptime_s:
+        return out
+    rate = c.get("in", 0.0) / uptime_s
+    out["records_per_s"] = rate
+    if c.get("tokens"):
+        out["tokens_per_s"] = c["tokens"] / uptime_s
+    if rate > 0 and "lag" in c:
+        out["eta_s"] = c["lag"] / rate
+    return out
+
+
+def _format_counter(key: str, value: float) -> str:
+    money = key in ("cost", "budget_left") and not float(value).is_integer()
+    return f"{key}={value:.4f}" if money else f"{key}={int(value)}"
 
 
 def target_status(target: str, token: Optional[str], tls_ca: Optional[str], timeout: float) -> dict[str, Any]:
@@ -610,10 +675,14 @@ def status(
 
     Each target is asked which linksyn service it is (gRPC reflection; without reflection each service's Stats
     is tried). Columns: in/out = records consumed/produced, failed = failed attempts, dead = dead-lettered
-    records, lag = records of its input topics the group has not committed. Exit code 1 if a target is
+    records, lag = records of its input topics the group has not committed, tokens/cost = LLM spend (budget.prices),
+    budget_left = what the tightest budget limit has left (the sampler), tok/s = tokens per second and eta = the
+    time the lag takes at the rate read so far, both since the service started. Exit code 1 if a target is
     unreachable or not SERVING.
     """
     rows = [target_status(t, token, str(tls_ca) if tls_ca else None, timeout) for t in targets]
+    for r in rows:
+        r["progress"] = progress(r["counters"], r["uptime_s"])
     if as_json:
         typer.echo(json.dumps(rows, indent=2, sort_keys=True))
     else:
@@ -621,7 +690,15 @@ def status(
         lines = []
         for r in rows:
             counters = _key_counters(r["counters"])
-            shown = " ".join(f"{k}={int(v)}" for k, v in counters.items()) or r.get("error", "-")
+            shown = " ".join(_format_counter(k, v) for k, v in counters.items())
+            p = r["progress"]
+            if "tokens_per_s" in p:
+                shown += f" tok/s={p['tokens_per_s']:.1f}"
+            if counters.get("lag") and "eta_s" in p:
+                from linksyn.pipeline import format_duration
+
+                shown += f" eta={format_duration(p['eta_s'])}"
+            shown = shown or r.get("error", "-")
             lines.append((r["target"], r["service"] or "-", r["health"], _format_uptime(r["uptime_s"]), shown))
         widths = [max(len(x[i]) for x in (header, *lines)) for i in range(4)]
         for line in (header, *lines):

@@ -18,6 +18,7 @@ from linksyn.common.config import (
     ServerConfig,
     redact_url_passwords,
 )
+from linksyn.common.spend.config import BudgetConfig
 from linksyn.common.yaml_file import read_yaml
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.graph.config import GraphConfig
@@ -48,6 +49,8 @@ class LinksynConfig(BaseSettings):
     """The consumer loop: batching, concurrency, retries, dead letters, shutdown."""
     server: ServerConfig = ServerConfig()
     """gRPC and metrics endpoints of a service process."""
+    budget: BudgetConfig = BudgetConfig()
+    """Prices per model, and the tokens or money a run (and each service) may spend."""
     extractor: ExtractorConfig = ExtractorConfig()
     """Knowledge-point extraction and annotation."""
     graph: GraphConfig = GraphConfig()

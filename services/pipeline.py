@@ -44,11 +44,14 @@ STATUS_FAILED = "failed"
 STATUS_TIMED_OUT = "timed out"
 STATUS_INTERRUPTED = "interrupted"
 
+OUTPUT_NAMES = {"extractor": "seeds annotated", "synth": "QA kept"}
+"""What a stage's output records are, in progress lines."""
 DEAD_LETTERS_KEPT = 1000
 """Dead letters listed one by one in the report (all are counted)."""
 POLL_S = 0.2
-PROGRESS_EVERY_S = 30.0
-"""How often a stage that is still working says how far it got."""
+PROGRESS_EVERY_S = 15.0
+"""How often the stage being waited for says how far it got (records done of its input, tokens/s, what it kept, time
+left)."""
 
 
 class PipelineError(RuntimeError):
@@ -68,6 +71,69 @@ def select_stages(names: Iterable[str] | None) -> list[str]:
     return chosen
 
 
+def _numbers(totals: Any) -> dict[str, float]:
+    """A stage's `totals`, counters only (the sink's `totals` is its dataset card's record, not a mapping)."""
+    if not isinstance(totals, Mapping):
+        return {}
+    # dict() of a dict copies in one C call, safe against a worker thread still counting; then filter.
+    return {k: v for k, v in dict(totals).items() if isinstance(v, (int, float))}
+
+
+def format_duration(seconds: float) -> str:
+    """1h02m, 3m05s, 42s."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+@dataclass(frozen=True)
+class ProgressSample:
+    """A stage's progress at one moment."""
+
+    done: int
+    """Input records finished (produced their outputs, or dead-lettered)."""
+    total: int
+    """Records in the stage's input topics."""
+    in_flight: int
+    out: int
+    tokens: int
+    cost: float
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    """Rates and time left of a stage, measured from when the pipeline began waiting for it."""
+
+    first: ProgressSample
+    since: float
+
+    @classmethod
+    def start(cls, sample: ProgressSample, now: float) -> "StageProgress":
+        return cls(sample, now)
+
+    def describe(self, s: ProgressSample, now: float, out_name: str) -> str:
+        """'12/40 records done (30%), 4 in flight, 31.2 tokens/s, 9 QA kept, about 3m40s left'."""
+        elapsed = max(1e-9, now - self.since)
+        parts = [f"{s.done}/{s.total} records done" + (f" ({100 * s.done / s.total:.0f}%)" if s.total else "")]
+        if s.in_flight:
+            parts.append(f"{s.in_flight} in flight")
+        if s.tokens:
+            parts.append(f"{(s.tokens - self.first.tokens) / elapsed:.1f} tokens/s")
+        parts.append(f"{s.out} {out_name}")
+        if s.cost:
+            parts.append(f"cost {s.cost:.4f}")
+        rate = (s.done - self.first.done) / elapsed
+        left = s.total - s.done
+        if left <= 0:
+            parts.append("finishing")
+        elif rate > 0:
+            parts.append(f"about {format_duration(left / rate)} left")
+        else:
+            parts.append("time left unknown until a record finishes")
+        return ", ".join(parts)
+
+
 @dataclass
 class StageRun:
     """One stage's part in a run, as the report shows it."""
@@ -80,13 +146,17 @@ class StageRun:
     build_s: float = 0.0
     started_at: float = 0.0
     finished_at: float = 0.0
+    waited_from: float = 0.0
+    """When the pipeline began waiting for this stage (every stage before it had finished)."""
     counts: dict[str, float] = field(default_factory=dict)
     totals: dict[str, float] = field(default_factory=dict)
     """The stage's own running totals (a stage's `totals` mapping of counters: the synth's drops by reason, tokens
-    spent)."""
+    spent, cost and tokens per model)."""
     details: dict[str, Any] = field(default_factory=dict)
     """What the stage's Stats RPC reports as its details at the end of the run (the sampler's coverage and shares
     against the targets, the graph's size, the models used...), as JSON."""
+    stop_reason: str = ""
+    """Why the stage's producers stopped (the sampler: its path limit, or the budget)."""
     done: bool = False
 
     def report(self, t0: float) -> dict[str, Any]:
@@ -100,6 +170,10 @@ class StageRun:
         if self.finished_at and self.started_at:  # a stage built but never started (skipped) has no times
             out["finished_after_s"] = round(self.finished_at - t0, 3)
             out["wall_s"] = round(self.finished_at - self.started_at, 3)
+            if self.waited_from:
+                out["active_s"] = round(self.finished_at - self.waited_from, 3)
+        if self.stop_reason:
+            out["stop_reason"] = self.stop_reason
         if self.counts:
             out["counts"] = {k: (int(v) if float(v).is_integer() else v) for k, v in sorted(self.counts.items())}
         if self.totals:
@@ -239,11 +313,13 @@ class Pipeline:
                 break
             if run.host is not None:
                 run.host.start_background()
+            run.waited_from = time.monotonic()
+            progress = StageProgress.start(self._progress_sample(run), run.waited_from)
             next_note = time.monotonic() + PROGRESS_EVERY_S
             while not self._finished(run):
                 if time.monotonic() >= next_note:
                     next_note = time.monotonic() + PROGRESS_EVERY_S
-                    self._note_progress(run)
+                    self._note_progress(run, progress)
                 if self._stop.is_set():
                     self._mark_unfinished(STATUS_INTERRUPTED, "interrupted")
                     return False
@@ -258,21 +334,37 @@ class Pipeline:
             self._close_stage(run)
             upstream_ok = run.status == STATUS_RAN
             ended = "finished" if run.status == STATUS_RAN else run.status
-            self.echo(f"{run.name}: {ended} after {run.finished_at - run.started_at:.1f}s")
+            self.echo(f"{run.name}: {ended} after {run.finished_at - run.started_at:.1f}s"
+                      + (f": {run.stop_reason}" if run.stop_reason else ""))
         return upstream_ok
 
-    def _note_progress(self, run: StageRun) -> None:
-        busy = f"{run.name}: running for {time.monotonic() - run.started_at:.0f}s"
+    def _progress_sample(self, run: StageRun) -> ProgressSample:
+        """Where the stage is now: input records finished and in all, tokens spent, outputs, cost."""
+        c = run.loop.stats() if run.loop is not None else {}
+        totals = _numbers(getattr(run.parts.stage, "totals", None) if run.parts is not None else None)
+        return ProgressSample(
+            done=int(c.get("records_in", 0) - c.get("in_flight", 0)),
+            total=self._input_records(run) if run.loop is not None else 0,
+            in_flight=int(c.get("in_flight", 0)),
+            out=int(c.get("records_out", 0)),
+            tokens=int(totals.get("prompt_tokens", 0) + totals.get("completion_tokens", 0)),
+            cost=float(totals.get("cost", 0.0)),
+        )
+
+    def _note_progress(self, run: StageRun, progress: "StageProgress") -> None:
+        now = time.monotonic()
+        line = f"{run.name}: running for {now - run.started_at:.0f}s"
         if run.loop is not None:
-            c = run.loop.stats()
-            busy += (
-                f" (in={int(c['records_in'])} out={int(c['records_out'])} in_flight={int(c['in_flight'])}"
-                f" of {self._input_records(run)} input records)"
-            )
+            line += ", " + progress.describe(self._progress_sample(run), now, self._output_name(run))
         producing = run.host.background_running() if run.host is not None else 0
         if producing:
-            busy += f", {producing} background loop(s) producing"
-        self.echo(busy)
+            line += f", {producing} background loop(s) producing"
+        self.echo(line)
+
+    @staticmethod
+    def _output_name(run: StageRun) -> str:
+        """What a stage's outputs are, in a progress line."""
+        return OUTPUT_NAMES.get(run.name, "records out")
 
     def interrupt(self) -> None:
         """Ask feed() and wait() to give up (Ctrl-C)."""
@@ -315,6 +407,7 @@ class Pipeline:
             "stages_selected": self.selected,
             "stages_ran": ran,
             "stages_not_available": [n for n, r in self.runs.items() if r.status == STATUS_NOT_AVAILABLE],
+            "stop_reason": self._stop_reason(),
             "stages": {n: r.report(self._t0) for n, r in self.runs.items()},
             "topics": topics,
             "wall_s": round(time.monotonic() - self._t0, 3),
@@ -329,6 +422,14 @@ class Pipeline:
         if dataset.exists():
             report["dataset"] = str(dataset)
         return report
+
+    def _stop_reason(self) -> str:
+        """Why the run ended: what failed, the budget, or how its producers finished."""
+        if self.status != "ok":
+            return self.error or self.status
+        reasons = [f"{r.name}: {r.stop_reason}" for r in self._running() if r.stop_reason]
+        budget = [x for x in reasons if "budget reached" in x]
+        return (budget or reasons or ["every stage finished its input"])[0]
 
     # ---- internals -------------------------------------------------------------------------------------------
 
@@ -391,10 +492,10 @@ class Pipeline:
                     log.warning("%s stopped with %d record(s) of its inputs uncommitted", run.name, left)
                     run.counts["uncommitted_after_stop"] = left
         stage_totals = getattr(run.parts.stage, "totals", None) if run.parts is not None else None
-        if isinstance(stage_totals, Mapping):  # a mapping of counters; anything else a stage calls totals is left out
-            # dict() of a dict copies in one C call, safe against a worker thread still counting; then filter.
-            run.totals = {k: v for k, v in dict(stage_totals).items() if isinstance(v, (int, float))}
+        run.totals = _numbers(stage_totals)
         run.details = _stats_details(run.parts) if run.parts is not None else {}
+        if run.parts is not None:
+            run.stop_reason = "; ".join(r for r in (getattr(b, "stop_reason", "") for b in run.parts.background) if r)
         run.finished_at = time.monotonic()
 
     def _fail(self, run: StageRun, reason: str) -> None:
@@ -625,3 +726,33 @@ def run_pipeline(
     tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(path)
     return json.loads(text)
+
+
+def project(report: Mapping[str, Any], seeds_total: int, paths: int) -> dict[str, Any]:
+    """Tokens, cost and time of extracting `seeds_total` seeds and synthesizing `paths` paths, projected from the
+    report of a sample run (each stage's spend and active time per record it read, times the records to come).
+
+    Time assumes the same throughput as the sample (same machine, models and concurrency) and the two stages one
+    after the other; in a real run they overlap, and a larger batch may keep an adaptive endpoint busier."""
+    stages = report.get("stages", {})
+    out: dict[str, Any] = {"sample": {}, "per_record": {}, "projected": {}}
+    counts = {"extractor": seeds_total, "synth": paths}
+    total = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "seconds": 0.0}
+    for name, n in counts.items():
+        stage = stages.get(name) or {}
+        read = int((stage.get("counts") or {}).get("records_in", 0))
+        if stage.get("status") != STATUS_RAN or not read:
+            out["sample"][name] = {"records": read, "note": f"{name} {stage.get('status', 'did not run')}: no figures"}
+            continue
+        t = stage.get("totals") or {}
+        measured = {"prompt_tokens": t.get("prompt_tokens", 0), "completion_tokens": t.get("completion_tokens", 0),
+                    "cost": t.get("cost", 0.0), "seconds": stage.get("active_s", stage.get("wall_s", 0.0))}
+        out["sample"][name] = {"records": read, **measured}
+        per = {k: v / read for k, v in measured.items()}
+        out["per_record"][name] = {k: round(v, 6) for k, v in per.items()}
+        projected = {k: v * n for k, v in per.items()}
+        out["projected"][name] = {"records": n, **{k: round(v, 4) for k, v in projected.items()}}
+        for k in total:
+            total[k] += projected[k]
+    out["projected"]["total"] = {k: round(v, 4) for k, v in total.items()}
+    return out

@@ -320,9 +320,16 @@ def stats_server():
     class Servicer(RuntimeStats, extractor_pb2_grpc.ExtractorServiceServicer):
         stats_service = service
 
+    from linksyn.common.spend import metrics as spend_metrics
+
     metrics = ConsumerMetrics(service)
     metrics.records_in("linksyn.seeds").inc(7)
     metrics.records_out("linksyn.seed-kps").inc(6)
+    metrics.lag("linksyn.seeds").set(14)
+    spend_metrics.TOKENS.labels(service, "openai:m", "prompt").inc(500)
+    spend_metrics.TOKENS.labels(service, "openai:m", "completion").inc(100)
+    spend_metrics.COST.labels(service, "openai:m").inc(0.25)
+    spend_metrics.BUDGET_LEFT.labels(service, "run", "cost").set(1.5)
     servers = []
 
     def start(token: str | None = None) -> tuple[str, str]:
@@ -349,7 +356,18 @@ def test_status_shows_service_health_uptime_and_counters(stats_server):
     assert header.split() == ["TARGET", "SERVICE", "HEALTH", "UPTIME", "COUNTERS"]
     cells = row.split()
     assert cells[:3] == [target, service, "SERVING"]
-    assert "in=7" in cells and "out=6" in cells
+    assert "in=7" in cells and "out=6" in cells and "lag=14" in cells
+    assert "tokens=600" in cells and "cost=0.2500" in cells and "budget_left=1.5000" in cells
+    assert any(c.startswith("tok/s=") for c in cells) and any(c.startswith("eta=") for c in cells)
+
+
+def test_status_progress_is_rates_since_start_and_the_lag_at_that_rate():
+    from linksyn.cli import progress
+
+    counters = {"consumer_records_in_total{topic=a}": 30, "consumer_lag_records{topic=a}": 90,
+                "llm_tokens_total{kind=prompt,model=m}": 600}
+    assert progress(counters, 60.0) == {"records_per_s": 0.5, "tokens_per_s": 10.0, "eta_s": 180.0}
+    assert "eta_s" not in progress({"consumer_lag_records{topic=a}": 9}, 60.0)  # nothing read yet: no rate
 
 
 def test_status_json_and_token(stats_server):

@@ -100,6 +100,10 @@ def test_stages_run_in_order_and_the_report_counts_everything(test_stages, tmp_p
     assert report["topics"]["linksyn.paths"] == 20
     assert report["topics"]["linksyn.seeds"] == 21
     assert stages["annotate"]["finished_after_s"] <= stages["collect"]["finished_after_s"]
+    # Why the run ended: its producer's own reason, in the stage and for the run.
+    assert stages["collect"]["stop_reason"] == "emitted 20 paths"
+    assert report["stop_reason"] == "collect: emitted 20 paths"
+    assert 0 <= stages["collect"]["active_s"] <= stages["collect"]["wall_s"]
 
 
 def test_a_stage_not_in_the_build_is_reported_and_downstream_skipped(test_stages, tmp_path: Path):
@@ -153,6 +157,17 @@ def test_timeout_stops_a_stage_that_never_finishes(test_stages, tmp_path: Path, 
     assert report["status"] == STATUS_TIMED_OUT
     assert report["stages"]["annotate"]["status"] == STATUS_RAN
     assert report["stages"]["forever"]["status"] == STATUS_TIMED_OUT
+
+
+def test_progress_lines_give_records_rates_outputs_and_time_left():
+    from linksyn.pipeline import ProgressSample, StageProgress
+
+    p = StageProgress.start(ProgressSample(done=0, total=40, in_flight=0, out=0, tokens=0, cost=0.0), now=100.0)
+    line = p.describe(ProgressSample(done=10, total=40, in_flight=4, out=7, tokens=3000, cost=0.012), 200.0, "QA kept")
+    assert line == ("10/40 records done (25%), 4 in flight, 30.0 tokens/s, 7 QA kept, cost 0.0120, "
+                    "about 5m00s left")
+    waiting = p.describe(ProgressSample(done=0, total=40, in_flight=40, out=0, tokens=0, cost=0.0), 130.0, "QA kept")
+    assert waiting.endswith("time left unknown until a record finishes")
 
 
 def test_select_stages_orders_and_validates(test_stages):

@@ -154,3 +154,30 @@ def test_a_key_never_goes_over_plaintext_http_to_another_host(url: str, refused:
         load_llm(f"openai:{url}#m").close()
     monkeypatch.delenv("OPENAI_API_KEY")
     load_llm(f"openai:{url}#m").close()  # no key: nothing to protect
+
+
+def test_each_base_url_of_a_spec_gets_its_own_key(two_servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = two_servers
+    monkeypatch.setenv("OPENAI_API_KEY", KEY_A)
+    monkeypatch.setenv("SECOND_KEY", KEY_B)
+    main = f"openai:{a.url},{b.url}#gen"
+    generator = load_llm(main, LLMConfig(api_keys={b.url: "SECOND_KEY"}))
+    refiner = load_llm(f"openai:{b.url}#ref", LLMConfig(), main_model=main)  # one of the main model's URLs
+    try:
+        requests = [ChatRequest(messages=({"role": "user", "content": "ok:1"},), params=SamplingParams(max_tokens=4))
+                    for _ in range(8)]
+        assert all(c.ok for c in generator.generate(requests))  # eight at once: both endpoints take some
+        _ask(refiner)
+    finally:
+        generator.close()
+        refiner.close()
+    assert a.auth_headers and set(a.auth_headers) == {f"Bearer {KEY_A}"}
+    assert len(b.auth_headers) >= 2 and set(b.auth_headers[:-1]) == {f"Bearer {KEY_B}"}
+    assert b.auth_headers[-1] == f"Bearer {KEY_A}"  # the refiner shares a base URL with the main model
+
+
+def test_a_plaintext_url_among_several_is_refused_when_it_would_get_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY_A)
+    with pytest.raises(ModelSpecError, match="clear text") as e:
+        load_llm("openai:http://127.0.0.1:9/v1,http://10.1.2.3:8000/v1#m")
+    assert "10.1.2.3" in str(e.value) and KEY_A not in str(e.value)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+if TYPE_CHECKING:
+    from linksyn.common.spend.config import BudgetConfig
 
 
 class Section(BaseModel):
@@ -35,15 +38,18 @@ class TopicsConfig(Section):
     """Probe reports from the trainer (ProbeReport records)."""
     dead_letter: str = "linksyn.dead-letter"
     """Records that kept failing (DeadLetter records)."""
+    usage: str = "linksyn.usage"
+    """LLM spend of every replica (UsageReport records, cumulative, keyed per replica and model; compact it)."""
     partitions: int = Field(default=12, ge=1)
     """Partitions of each data topic when linksyn creates it; keep >= the largest replica count of any stage."""
     control_partitions: int = Field(default=1, ge=1)
-    """Partitions of probes and dead-letter (low volume; one keeps them ordered)."""
+    """Partitions of probes, dead-letter and usage (low volume; one keeps them ordered)."""
 
     def all_partitions(self) -> dict[str, int]:
         """Topic name -> partitions, for Bus.ensure_topics."""
         data = {t: self.partitions for t in (self.seeds, self.seed_kps, self.paths, self.synth_qa)}
-        return data | {self.probes: self.control_partitions, self.dead_letter: self.control_partitions}
+        control = (self.probes, self.dead_letter, self.usage)
+        return data | {t: self.control_partitions for t in control}
 
 
 class KafkaConfig(Section):
@@ -145,9 +151,9 @@ class RuntimeConfig(Section):
     """On SIGTERM, how long in-flight work may take to finish before it is handed back uncommitted."""
     stages: dict[StageName, StageRuntime] = {}
     """Per-stage replacements of max_in_flight / batch_size / workers, e.g.
-    `{synth: {batch_size: 4, workers: 2}}`. A batch's results are produced when its last record is done, so where
-    each record is a slow LLM call (a CPU model) small synth batches keep QA flowing and a --timeout keeps what
-    finished; the bulk stages (graph, extractor's keyphrase mode) want large batches."""
+    `{synth: {batch_size: 4, workers: 2}}`. A streaming stage (synth, extractor in llm mode) hands each record on as
+    soon as it is done, so its batch size is how many LLM requests it sends at once; other stages produce a batch's
+    results when its last record is done. The bulk stages (graph, extractor's keyphrase mode) want large batches."""
 
     def for_stage(self, name: str) -> "RuntimeConfig":
         """These settings with the stage's replacements applied."""
@@ -195,6 +201,7 @@ class SharedConfig(Protocol):
     bus: BusConfig
     runtime: RuntimeConfig
     server: ServerConfig
+    budget: BudgetConfig
 
 
 URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/\s]*@")

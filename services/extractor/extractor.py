@@ -1,7 +1,8 @@
 """The extractor: an annotator (LLM or keyphrase), the KP validator, then KP normalisation and merging, built from
 ExtractorConfig.
 
-`Extractor.extract(seeds)` is what the stage and the gRPC preview both call. Every annotation's KPs go through the
+`Extractor.extract_stream(seeds)` (the stage: annotations in groups as replies come in) and `Extractor.extract(seeds)`
+(the gRPC preview: the whole batch) run the same steps. Every annotation's KPs go through the
 same validator (linksyn.extractor.kp_check: choice labels, numbers, units, stopwords, single characters and
 fragments are dropped, counted by reason); a seed left without a KP falls back to its labelled subdiscipline in
 keyphrase mode (as a formula-only problem does) and fails with the drops listed otherwise (an LLM reply: retried,
@@ -12,7 +13,7 @@ then dead-lettered). Then every KP maps to its canonical form, merging near-syno
 from __future__ import annotations
 
 import threading
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 from linksyn.common.llm.base import LLM
 from linksyn.common.llm.embeddings import TextEmbedder, load_embedder
@@ -121,8 +122,25 @@ class Extractor:
             o.error = f"no valid knowledge point: the validator dropped {dropped}"
 
     def extract(self, seeds: Sequence[Seed]) -> list[Outcome]:
-        outcomes = self.annotator.annotate(seeds)
-        self._validate(seeds, outcomes)
+        outcomes: list[Outcome | None] = [None] * len(seeds)
+        for group in self.extract_stream(seeds):
+            for i, o in group:
+                outcomes[i] = o
+        return outcomes  # type: ignore[return-value]
+
+    def extract_stream(self, seeds: Sequence[Seed]) -> Iterator[list[tuple[int, Outcome]]]:
+        """(index, Outcome) of every seed, in groups as the annotator finishes them (an LLM annotator streams its
+        replies; others give the whole batch as one group); each group's KPs are validated, then canonicalised
+        together."""
+        stream = getattr(self.annotator, "annotate_stream", None)
+        groups = stream(seeds) if stream is not None else [list(enumerate(self.annotator.annotate(seeds)))]
+        for group in groups:
+            outcomes = [o for _, o in group]
+            self._validate([seeds[i] for i, _ in group], outcomes)
+            self._normalise(outcomes)
+            yield group
+
+    def _normalise(self, outcomes: Sequence[Outcome]) -> None:
         done = [o for o in outcomes if o.annotation is not None]
         canonical = self.canon.canonicalise([o.annotation.kps for o in done])  # type: ignore[union-attr]
         for o, kps in zip(done, canonical):
@@ -142,4 +160,3 @@ class Extractor:
                 self.totals["kps_ungrounded"] += o.ungrounded
                 for reason, n in o.kp_drops.items():
                     self.totals[f"kps_dropped_{reason}"] += n
-        return outcomes

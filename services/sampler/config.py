@@ -124,6 +124,9 @@ class SamplerConfig(WalkParams):
     """Paths the synth group may have unconsumed on linksyn.paths; the sampler tops the lag up to this and waits."""
     lag_group: str = "linksyn.synth"
     """Consumer group of synth (`linksyn.<service>`) whose lag on linksyn.paths is kept near lag_target."""
+    budget_service: str = "synth"
+    """The service that consumes paths: its spend per path (from the usage topic) is what the budget projects when
+    it decides how many more paths it can pay for (see the `budget` section)."""
     lag_poll_s: float = Field(default=0.5, gt=0)
     """Wait between lag checks when the lag is at its target."""
     max_paths: int = Field(default=0, ge=0)

@@ -3,7 +3,8 @@ target, so coverage counts are fresh and Kafka is not flooded.
 
 `LagPacedProducer` is the sampler's background loop. It runs until stopped, or, with a limit (sampler.max_paths, or
 sampler.paths_per_seed of the first snapshot: `SamplerConfig.path_limit`), until that many paths were emitted in
-all (counting those its restored state file records); it then sets `done` and returns.
+all (counting those its restored state file records), or, with a budget (linksyn.sampler.budget), until the budget
+is spent; it then sets `done`, says why in `stop_reason`, and returns.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable
 
 from linksyn.common.bus.errors import BusError
 from linksyn.sampler import metrics
+from linksyn.sampler.budget import BudgetGate
 from linksyn.sampler.live import SERVICE, LiveSampler
 from linksyn.sampler.walk import UnwalkableGraph
 
@@ -43,6 +45,7 @@ class LagPacedProducer:
         poll_s: float,
         refresh_s: float,
         limit: Callable[[int], int | None] = lambda n_seeds: None,
+        budget: BudgetGate | None = None,
     ) -> None:
         self.sampler = sampler
         self.lag = lag
@@ -53,9 +56,13 @@ class LagPacedProducer:
         self.limit_for = limit
         """Paths to emit in all, given the seeds of the first snapshot (None = run until stopped)."""
         self.limit: int | None = None
+        self.budget = budget
+        """Limits emission to what the budget left can pay for, and stops it when the budget is spent."""
         self.emitted = 0
         self.done = threading.Event()
-        """Set once `limit` paths were emitted (never set without a limit)."""
+        """Set once `limit` paths were emitted or the budget was spent (never set without either)."""
+        self.stop_reason = ""
+        """Why it stopped: the path limit, the budget (naming the limit and the spend), or 'stopped'."""
 
     def run(self, stop: threading.Event) -> None:
         # Wait for a first snapshot.
@@ -67,12 +74,13 @@ class LagPacedProducer:
         self.limit = self.limit_for(self.sampler.sampler.snapshot.n_seeds)
         # The limit is a total: paths a previous run of this sampler emitted (restored from its state file) count.
         self.emitted = max(self.emitted, self.sampler.sampler.counters.paths_emitted)
+        emitted_here = 0
         last_refresh = time.monotonic()
         unwalkable_version = -1
         try:
             while not stop.is_set():
                 if self.limit is not None and self.emitted >= self.limit:
-                    self.done.set()
+                    self._finish(f"path limit reached: {self.emitted} paths emitted")
                     return
                 if time.monotonic() - last_refresh >= self.refresh_s:
                     self.sampler.refresh()
@@ -85,15 +93,23 @@ class LagPacedProducer:
                     stop.wait(max(self.poll_s, 1.0))
                     continue
                 metrics.PATHS_LAG.labels(SERVICE).set(lag)
-                room = self.lag_target - lag
-                if room <= 0:
-                    stop.wait(self.poll_s)
-                    continue
-                n = min(room, self.batch)
+                n = min(self.lag_target - lag, self.batch)
                 if self.limit is not None:
                     n = min(n, self.limit - self.emitted)
+                if self.budget is not None:
+                    allowed, reason = self.budget.check(lag, emitted_here)
+                    if reason:
+                        self._finish(reason)
+                        return
+                    if allowed is not None:
+                        n = min(n, allowed)
+                if n <= 0:
+                    stop.wait(self.poll_s)
+                    continue
                 try:
-                    self.emitted += self.sampler.emit(n)  # published: produced and stored
+                    emitted = self.sampler.emit(n)  # published: produced and stored
+                    self.emitted += emitted
+                    emitted_here += emitted
                 except UnwalkableGraph as e:
                     # An early snapshot (the graph service snapshots on a timer, maybe before any edge exists):
                     # wait for a newer one instead of dying.
@@ -112,4 +128,12 @@ class LagPacedProducer:
                     log.warning("sampler: publishing paths failed (%s); trying again", e)
                     stop.wait(max(self.poll_s, 1.0))
         finally:
+            self.stop_reason = self.stop_reason or "stopped"
             self.sampler.persist()
+            if self.budget is not None:
+                self.budget.follower.close()
+
+    def _finish(self, reason: str) -> None:
+        log.info("sampler: stopping after %d paths: %s", self.emitted, reason)
+        self.stop_reason = reason
+        self.done.set()

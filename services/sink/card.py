@@ -10,12 +10,13 @@ Face Hub shows them; every figure is also in the card's tables.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import yaml
 from linksyn.common.charts import Axis, Bar, bar_chart
 from linksyn.common.dataset import PLOTS_DIR, DatasetTotals, shard_glob
 from linksyn.common.grades import GRADE_NAMES
+from linksyn.common.spend.ledger import Spend
 from linksyn.sink.store import ROW_SCHEMA
 
 __all__ = ["DatasetTotals", "card_plots", "render_card"]
@@ -55,9 +56,34 @@ def card_plots(totals: DatasetTotals) -> dict[str, tuple[str, str]]:
     return plots
 
 
-def render_card(totals: DatasetTotals, formats: Sequence[str], name: str, plots: Sequence[tuple[str, str]] = ()) -> str:
+def _spend_table(spend: Mapping[tuple[str, str], Spend], currency: str, records: int) -> str:
+    if not spend:
+        return "## LLM spend\n\n(no usage reports seen)\n"
+    lines = ["## LLM spend", "",
+             "Every request of the run by every replica (failed and filtered ones too), from the usage reports.", "",
+             f"| service | model | requests | prompt tokens | completion tokens | cost ({currency}) |",
+             "|---|---|---:|---:|---:|---:|"]
+    total = Spend()
+    for (service, model), s in sorted(spend.items()):
+        lines.append(
+            f"| {service} | {model} | {s.requests} | {s.prompt_tokens} | {s.completion_tokens} | {s.cost:.4f} |"
+        )
+        total.requests += s.requests
+        total.prompt_tokens += s.prompt_tokens
+        total.completion_tokens += s.completion_tokens
+        total.cost += s.cost
+    lines.append(f"| all | | {total.requests} | {total.prompt_tokens} | {total.completion_tokens} | {total.cost:.4f} |")
+    if records:
+        lines += ["", f"Per kept record: {total.tokens / records:.0f} tokens, {total.cost / records:.6f} {currency}."]
+    return "\n".join(lines) + "\n"
+
+
+def render_card(
+    totals: DatasetTotals, formats: Sequence[str], name: str, plots: Sequence[tuple[str, str]] = (),
+    spend: Mapping[tuple[str, str], Spend] | None = None, currency: str = "USD",
+) -> str:
     """README.md text: YAML header (configs, data_files), the plots (file name under plots/, caption), the
-    statistics."""
+    statistics; with `spend` ((service, model) -> Spend of the run) the LLM spend too."""
     globs = {fmt: shard_glob(fmt) for fmt in formats}
     configs = [{"config_name": "default", "data_files": [{"split": "train", "path": globs[formats[0]]}]}]
     header = yaml.safe_dump({"configs": configs, "task_categories": ["question-answering"]}, sort_keys=False)
@@ -79,7 +105,8 @@ def render_card(totals: DatasetTotals, formats: Sequence[str], name: str, plots:
         f"- records: {totals.records}",
         f"- shards: {totals.shards} (formats: {', '.join(formats)})",
         f"- prompt tokens: {totals.prompt_tokens}",
-        f"- completion tokens: {totals.completion_tokens}",
+        f"- completion tokens: {totals.completion_tokens} (prompt and completion tokens of the kept records' own "
+        "requests)",
         f"- dropped: {sum(totals.dropped.values())}",
         "",
         *(f"![{caption}]({PLOTS_DIR}/{file})\n" for file, caption in plots),
@@ -91,4 +118,6 @@ def render_card(totals: DatasetTotals, formats: Sequence[str], name: str, plots:
         _table("Prompt versions", totals.prompt_versions, key_sort=True),
         _table("Dropped by reason", totals.dropped),
     ]
+    if spend is not None:
+        body.append(_spend_table(spend, currency, totals.records))
     return f"---\n{header}---\n\n" + "\n".join(body)

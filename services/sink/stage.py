@@ -33,6 +33,7 @@ from linksyn.common.runtime.stage import (
     decode_batch,
     protobuf_decoder,
 )
+from linksyn.common.spend.follow import UsageFollower
 from linksyn.common.text import collapse_whitespace, fold_text
 from linksyn.sink import metrics, tokens
 from linksyn.sink.card import card_plots, render_card
@@ -81,12 +82,17 @@ class SinkStage:
         clock: Callable[[], float] = time.monotonic,
         contamination: ContaminationIndex | None = None,
         publish: Callable[[Sequence[OutRecord]], None] | None = None,
+        usage: UsageFollower | None = None,
+        currency: str = "USD",
     ) -> None:
         if cfg.kept_topic and publish is None:
             raise ValueError(f"sink.kept_topic is {cfg.kept_topic!r} but the stage was given nothing to publish with")
         self.publish = publish
         """Produces records and waits until they are stored (a Publisher's publish): kept rows for kept_topic."""
         self.cfg = cfg
+        self.usage = usage
+        """The run's LLM spend (the usage topic), shown in the dataset card."""
+        self.currency = currency
         self.name = name
         self.input_topics = [input_topic]
         self.clock = clock
@@ -295,19 +301,22 @@ class SinkStage:
             for part in self._parts.values():
                 self._flush_partition(part)
                 part.close()
-            self.write_card()
+            self.write_card(even_empty=True)  # a run that kept nothing still says so, and what it spent
             if self._temp_index is not None:
                 shutil.rmtree(self._temp_index, ignore_errors=True)
 
-    def write_card(self) -> None:
-        """The dataset card from every partition's manifest (the whole dataset, whichever replicas wrote it)."""
+    def write_card(self, even_empty: bool = False) -> None:
+        """The dataset card from every partition's manifest (the whole dataset, whichever replicas wrote it); before
+        any record arrived, only if `even_empty`."""
         manifests = self.store.manifests()
-        if not manifests and not self._parts:
+        if not manifests and not self._parts and not even_empty:
             return
         totals = DatasetTotals.of_manifests(manifests)
         formats = list(self.cfg.formats)
         plots = card_plots(totals)
-        card = render_card(totals, formats, self.cfg.dataset_name, [(f, c) for f, (c, _) in plots.items()])
+        spend = self.usage.poll().by_service_model() if self.usage is not None else None
+        card = render_card(totals, formats, self.cfg.dataset_name, [(f, c) for f, (c, _) in plots.items()], spend,
+                           self.currency)
         self.store.write_card(card, {f: svg for f, (_, svg) in plots.items()})
         self._card_written = self.clock()
 

@@ -1,16 +1,20 @@
 """Synthesis of new QA from walk paths: request planning, generation rounds, hard-mode re-annotation, refinement,
 filters, and the SynthQA records with their lineage.
 
-No I/O of its own: it is given LLM objects and calls `generate` once per round for the whole batch of paths
-(generation, then difficulty ratings for hard mode, then refinement), so an in-process engine gets one large
-batch and an OpenAI-compatible backend gets every request of the round in flight at once.
+No I/O of its own: it is given LLM objects. Every generation request of a batch of paths is submitted at once (an
+in-process engine gets one large batch, an OpenAI-compatible backend has them all in flight); as replies come back,
+each candidate's follow-up requests (difficulty ratings for hard mode, then refinement) are submitted together with
+those of every other reply that is in by then, and a path's outcome is handed out as soon as its own last request is
+done (`synthesize_stream`), not when the batch's slowest request is.
 """
 
 from __future__ import annotations
 
+import queue
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 from linksyn.common.grades import GRADE_NAMES
 from linksyn.common.ids import content_id
@@ -69,6 +73,8 @@ class _Draft:
     sources: list[records_pb2.PathSeed]
     grade: int = 0
     source_difficulty: int = 0
+    order: int = 0
+    """Position among the path's drafts: its QA keep this order whatever order the replies come in."""
 
 
 @dataclass
@@ -81,6 +87,10 @@ class _Candidate:
     completion_tokens: int
     difficulty: int = 0
     models: list[str] = field(default_factory=list)
+    ratings: dict[bool, int | None] = field(default_factory=dict)
+    """Hard mode: the rewrite's rating (False) and the source's (True) as they come in; None if malformed."""
+    awaiting: int = 0
+    """Rating replies still out."""
 
 
 @dataclass
@@ -153,8 +163,8 @@ class Synthesizer:
                 _Draft(path_index, mode, t,
                        chat_request(t, shown, self._gen_params(f"{rid}:{g}"), self.qa_schema, f"{rid}:{g}",
                                     discipline=discipline, difficulty=g, grade_name=GRADE_NAMES[g], kps=kps),
-                       seeds, grade=g)
-                for g in grades
+                       seeds, grade=g, order=k)
+                for k, g in enumerate(grades)
             ]
         # hard: rewrite the path's seed of the target discipline (else its first) toward a higher difficulty.
         source = next((s for s in seeds if s.discipline == discipline), seeds[0])
@@ -167,57 +177,123 @@ class Synthesizer:
             return self.cfg.lang
         return detect_lang(" ".join(s.question for s in path.seeds), self.cfg.zh_min_cjk_share)
 
-    # -- the rounds -------------------------------------------------------------------------------------------
+    # -- the requests ------------------------------------------------------------------------------------------
 
     def synthesize(self, paths: Sequence[records_pb2.WalkPath]) -> list[PathOutcome]:
         """One outcome per path, in order. An LLM failure fails only the paths whose requests failed."""
-        outcomes = [PathOutcome(path_id=p.id) for p in paths]
+        outcomes: list[PathOutcome | None] = [None] * len(paths)
+        for i, out in self.synthesize_stream(paths):
+            outcomes[i] = out
+        return outcomes  # type: ignore[return-value]
+
+    def synthesize_stream(self, paths: Sequence[records_pb2.WalkPath]) -> Iterator[tuple[int, PathOutcome]]:
+        """(index, outcome) of every path, each as soon as its own requests (generation, ratings, refinement) are
+        done. Raises only if an engine is unusable (the paths not handed out yet then fail together)."""
+        run = _Run(self, paths)
         drafts: list[_Draft] = []
         for i, p in enumerate(paths):
             try:
                 drafts.extend(self.plan(p, i))
             except ValueError as e:
-                outcomes[i].error, outcomes[i].retryable = str(e), False
-        completions = self._generate(self.generator, [d.request for d in drafts])
+                run.outcomes[i].error, run.outcomes[i].retryable = str(e), False
+        run.send(self.generator, [(d.request, d.path_index, lambda c, d=d: self._on_generated(run, d, c))
+                                  for d in drafts])
+        yield from run.finished()
+        while run.pending:
+            run.take_replies()
+            yield from run.finished()
 
-        candidates: list[_Candidate] = []
-        for d, c in zip(drafts, completions):
-            out = outcomes[d.path_index]
-            self._count_tokens(out, c)
-            if not self._completion_ok(out, c, "generation"):
-                continue
-            try:
-                qa = parse_generated_qa(c.text)
-            except ReplyError:
-                out.dropped["malformed"] += 1
-                continue
-            p = paths[d.path_index]
-            reason = first_failed_filter(qa, self._expected_lang(p), [s.question for s in p.seeds], self.cfg)
-            if reason:
-                out.dropped[reason] += 1
-                continue
-            cand = _Candidate(d, qa, c.prompt_tokens, c.completion_tokens, models=[self.generator.model_name])
-            cand.difficulty = d.grade if d.mode == "multi_grade" else (qa.difficulty or d.grade)
-            candidates.append(cand)
+    def _on_generated(self, run: "_Run", d: _Draft, c: Completion) -> None:
+        out = run.outcomes[d.path_index]
+        self._count_tokens(out, c)
+        if not self._completion_ok(out, c, "generation"):
+            return
+        try:
+            qa = parse_generated_qa(c.text)
+        except ReplyError:
+            out.dropped["malformed"] += 1
+            return
+        p = run.paths[d.path_index]
+        reason = first_failed_filter(qa, self._expected_lang(p), [s.question for s in p.seeds], self.cfg)
+        if reason:
+            out.dropped[reason] += 1
+            return
+        cand = _Candidate(d, qa, c.prompt_tokens, c.completion_tokens, models=[self.generator.model_name])
+        cand.difficulty = d.grade if d.mode == "multi_grade" else (qa.difficulty or d.grade)
+        if d.mode == "hard":
+            self._rate(run, cand)
+        else:
+            self._to_refine(run, cand)
 
-        candidates = self._rate_hard(paths, outcomes, candidates)
-        candidates = self._refine(outcomes, candidates)
-        for cand in candidates:
-            out = outcomes[cand.draft.path_index]
-            if out.error is None:
-                out.qas.append(self._record(paths[cand.draft.path_index], cand))
-        for out in outcomes:
-            if out.error is not None:
-                out.qas = []
-        return outcomes
+    def _rate(self, run: "_Run", c: _Candidate) -> None:
+        """Re-annotate a hard rewrite (and its source when its difficulty is unknown), both in the same call."""
+        rid = c.draft.request.request_id
+        asks = [(self._rating_request(c.qa.question, rid + ":rate"), False)]
+        if not c.draft.source_difficulty:
+            asks.append((self._rating_request(c.draft.sources[0].question, rid + ":rate-src"), True))
+        c.awaiting = len(asks)
+        run.follow(self.generator, [(r, c.draft.path_index, lambda comp, src=src: self._on_rated(run, c, src, comp))
+                                    for r, src in asks])
 
-    def _generate(self, llm: LLM, requests: list[ChatRequest]) -> list[Completion]:
-        if not requests:
-            return []
-        completions = llm.generate(requests)
-        if len(completions) != len(requests):
-            raise RuntimeError(f"{llm.model_name} returned {len(completions)} completions for {len(requests)} requests")
-        return completions
+    def _on_rated(self, run: "_Run", c: _Candidate, is_src: bool, comp: Completion) -> None:
+        out = run.outcomes[c.draft.path_index]
+        self._count_tokens(out, comp)
+        c.prompt_tokens += comp.prompt_tokens
+        c.completion_tokens += comp.completion_tokens
+        c.awaiting -= 1
+        if not self._completion_ok(out, comp, "difficulty rating"):
+            return
+        try:
+            c.ratings[is_src] = parse_rating(comp.text)
+        except ReplyError:
+            c.ratings[is_src] = None
+        if c.awaiting or out.error is not None:
+            return
+        new = c.ratings.get(False)
+        src = c.draft.source_difficulty or c.ratings.get(True)
+        if new is None or src is None:
+            out.dropped["rating_malformed"] += 1
+        elif new <= src:
+            out.dropped["not_harder"] += 1
+        else:
+            c.difficulty = new
+            self._to_refine(run, c)
+
+    def _to_refine(self, run: "_Run", c: _Candidate) -> None:
+        """Have the refiner answer the question (checkable answers must agree, free-form ones are replaced); without
+        a refiner the candidate is final."""
+        if self.refiner is None:
+            run.finals[c.draft.path_index].append(c)
+            return
+        request = chat_request(self.refine_template, [f"Question: {c.qa.question}", f"Proposed answer: {c.qa.answer}"],
+                               self.refine_params, REFINE_SCHEMA, c.draft.request.request_id + ":refine")
+        run.follow(self.refiner, [(request, c.draft.path_index, lambda comp: self._on_refined(run, c, comp))])
+
+    def _on_refined(self, run: "_Run", c: _Candidate, comp: Completion) -> None:
+        out = run.outcomes[c.draft.path_index]
+        self._count_tokens(out, comp)
+        c.prompt_tokens += comp.prompt_tokens
+        c.completion_tokens += comp.completion_tokens
+        if not self._completion_ok(out, comp, "refinement"):
+            return
+        try:
+            refined = parse_refined_answer(comp.text)
+        except ReplyError:
+            out.dropped["refine_malformed"] += 1
+            return
+        mine = extract_checkable(c.qa.answer)
+        if mine is not None and not answers_agree(mine, extract_checkable(refined.answer)):
+            out.dropped["refine_disagree"] += 1
+            return
+        if mine is None:
+            # Free-form: the (stronger) refiner's answer is the refinement.
+            c.qa.answer = refined.answer
+            c.qa.rationale = refined.rationale or c.qa.rationale
+        elif refined.rationale:
+            c.qa.rationale = refined.rationale
+        assert self.refiner is not None
+        c.models.append(self.refiner.model_name)
+        run.finals[c.draft.path_index].append(c)
 
     @staticmethod
     def _count_tokens(out: PathOutcome, c: Completion) -> None:
@@ -233,92 +309,10 @@ class Synthesizer:
             return False
         return True
 
-    def _rate_hard(
-        self, paths: Sequence[records_pb2.WalkPath], outcomes: list[PathOutcome], candidates: list[_Candidate]
-    ) -> list[_Candidate]:
-        """Re-annotate hard rewrites (and sources without a known difficulty) in one call; keep the harder ones."""
-        hard = [c for c in candidates if c.draft.mode == "hard" and outcomes[c.draft.path_index].error is None]
-        if not hard:
-            return candidates
-        requests: list[ChatRequest] = []
-        slots: list[tuple[_Candidate, bool]] = []  # (candidate, is_source_rating)
-        for c in hard:
-            requests.append(self._rating_request(c.qa.question, c.draft.request.request_id + ":rate"))
-            slots.append((c, False))
-            if not c.draft.source_difficulty:
-                requests.append(self._rating_request(c.draft.sources[0].question, c.draft.request.request_id + ":rate-src"))
-                slots.append((c, True))
-        ratings: dict[int, dict[bool, int | None]] = {}
-        for (c, is_src), comp in zip(slots, self._generate(self.generator, requests)):
-            out = outcomes[c.draft.path_index]
-            self._count_tokens(out, comp)
-            c.prompt_tokens += comp.prompt_tokens
-            c.completion_tokens += comp.completion_tokens
-            if not self._completion_ok(out, comp, "difficulty rating"):
-                continue
-            try:
-                rating: int | None = parse_rating(comp.text)
-            except ReplyError:
-                rating = None
-            ratings.setdefault(id(c), {})[is_src] = rating
-        kept_hard: set[int] = set()
-        for c in hard:
-            out = outcomes[c.draft.path_index]
-            r = ratings.get(id(c), {})
-            if out.error is not None:
-                continue
-            new = r.get(False)
-            src = c.draft.source_difficulty or r.get(True)
-            if new is None or src is None:
-                out.dropped["rating_malformed"] += 1
-            elif new <= src:
-                out.dropped["not_harder"] += 1
-            else:
-                c.difficulty = new
-                kept_hard.add(id(c))
-        return [c for c in candidates if c.draft.mode != "hard" or id(c) in kept_hard]
-
     def _rating_request(self, question: str, rid: str) -> ChatRequest:
         return chat_request(self.rate_template, [f"Question: {question[: self.cfg.max_seed_chars]}"],
                             self.rate_params, RATING_SCHEMA, rid)
 
-    def _refine(self, outcomes: list[PathOutcome], candidates: list[_Candidate]) -> list[_Candidate]:
-        """Have the refiner answer each question; checkable answers must agree, free-form ones are replaced."""
-        if self.refiner is None or not candidates:
-            return candidates
-        live = [c for c in candidates if outcomes[c.draft.path_index].error is None]
-        requests = [
-            chat_request(self.refine_template,
-                         [f"Question: {c.qa.question}", f"Proposed answer: {c.qa.answer}"],
-                         self.refine_params, REFINE_SCHEMA, c.draft.request.request_id + ":refine")
-            for c in live
-        ]
-        kept: list[_Candidate] = []
-        for c, comp in zip(live, self._generate(self.refiner, requests)):
-            out = outcomes[c.draft.path_index]
-            self._count_tokens(out, comp)
-            c.prompt_tokens += comp.prompt_tokens
-            c.completion_tokens += comp.completion_tokens
-            if not self._completion_ok(out, comp, "refinement"):
-                continue
-            try:
-                refined = parse_refined_answer(comp.text)
-            except ReplyError:
-                out.dropped["refine_malformed"] += 1
-                continue
-            mine = extract_checkable(c.qa.answer)
-            if mine is not None and not answers_agree(mine, extract_checkable(refined.answer)):
-                out.dropped["refine_disagree"] += 1
-                continue
-            if mine is None:
-                # Free-form: the (stronger) refiner's answer is the refinement.
-                c.qa.answer = refined.answer
-                c.qa.rationale = refined.rationale or c.qa.rationale
-            elif refined.rationale:
-                c.qa.rationale = refined.rationale
-            c.models.append(self.refiner.model_name)
-            kept.append(c)
-        return kept
 
     # -- records ----------------------------------------------------------------------------------------------
 
@@ -344,3 +338,79 @@ class Synthesizer:
             mode=mode_value(d.mode),
             lang=detect_lang(qa.question, self.cfg.zh_min_cjk_share),
         )
+
+
+Handler = Callable[[Completion], None]
+Ask = tuple[ChatRequest, int, Handler]
+"""A request to send, the index of the path it is for, and what to do with its reply."""
+
+
+class _Run:
+    """The requests of one `synthesize_stream` call: replies arrive on a queue from the engines' threads and are
+    handled on the caller's thread (so the path state needs no lock); a path is finished once none of its requests
+    is out. Follow-ups asked for while handling replies are sent together, one submit per model, after every reply
+    that was in by then is handled: an engine that answers a whole batch at once gets the next round as one batch."""
+
+    def __init__(self, synth: Synthesizer, paths: Sequence[records_pb2.WalkPath]) -> None:
+        self.synth = synth
+        self.paths = paths
+        self.outcomes = [PathOutcome(path_id=p.id) for p in paths]
+        self.finals: list[list[_Candidate]] = [[] for _ in paths]
+        """Candidates of each path that passed every check."""
+        self.out = [0] * len(paths)
+        """Requests of each path sent (or about to be) whose reply has not been handled."""
+        self.handed = [False] * len(paths)
+        self.pending = 0
+        """Requests sent whose reply has not been handled."""
+        self.replies: queue.SimpleQueue[tuple[Future[Completion], int, Handler]] = queue.SimpleQueue()
+        self._follow: dict[int, tuple[LLM, list[Ask]]] = {}
+
+    def send(self, llm: LLM, asks: list[Ask]) -> None:
+        for _, i, _ in asks:
+            self.out[i] += 1
+        self._submit(llm, asks)
+
+    def follow(self, llm: LLM, asks: list[Ask]) -> None:
+        """Queue follow-up requests (sent after the replies in hand are handled); a failed path asks nothing more."""
+        asks = [a for a in asks if self.outcomes[a[1]].error is None]
+        for _, i, _ in asks:
+            self.out[i] += 1  # counted now, so the path does not look finished before they are sent
+        if asks:
+            self._follow.setdefault(id(llm), (llm, []))[1].extend(asks)
+
+    def _submit(self, llm: LLM, asks: list[Ask]) -> None:
+        if not asks:
+            return
+        futures = llm.submit([r for r, _, _ in asks])
+        if len(futures) != len(asks):
+            raise RuntimeError(f"{llm.model_name} returned {len(futures)} futures for {len(asks)} requests")
+        self.pending += len(asks)
+        for f, (_, i, handler) in zip(futures, asks):
+            f.add_done_callback(lambda f, i=i, h=handler: self.replies.put((f, i, h)))
+
+    def take_replies(self) -> None:
+        """Wait for a reply, handle it and every other one already in, then send the follow-ups they asked for."""
+        got = [self.replies.get()]
+        while True:
+            try:
+                got.append(self.replies.get_nowait())
+            except queue.Empty:
+                break
+        for f, i, handler in got:
+            self.pending -= 1
+            self.out[i] -= 1
+            handler(f.result())  # raises only if the engine is unusable
+        follow, self._follow = self._follow, {}
+        for llm, asks in follow.values():
+            self._submit(llm, asks)
+
+    def finished(self) -> Iterator[tuple[int, PathOutcome]]:
+        """Paths with no request out that were not handed out yet, with their records."""
+        for i, out in enumerate(self.outcomes):
+            if self.handed[i] or self.out[i]:
+                continue
+            self.handed[i] = True
+            if out.error is None:
+                kept = sorted(self.finals[i], key=lambda c: c.draft.order)
+                out.qas = [self.synth._record(self.paths[i], c) for c in kept]
+            yield i, out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from linksyn.common.ids import content_id
-from linksyn.common.llm.base import Completion
+from linksyn.common.llm.base import LLM, Completion
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.extractor.extractor import Extractor
 from linksyn.extractor.kp_check import DROP_REASONS, KPValidator, SeedText, check_reason
@@ -98,12 +98,14 @@ def test_inline_choices_never_become_kps_keyphrase(keyphrase_extractor):
         assert not {"a", "b", "c", "d"} & {kp.lower() for kp in o.annotation.kps}
 
 
-class ScriptedLLM:
-    """A stand-in engine for a unit test of the extractor's handling of replies (no model)."""
+class ScriptedLLM(LLM):
+    """A stand-in engine for a unit test of the extractor's handling of replies (no model); an LLM, so the
+    annotator's `submit` runs `generate`."""
 
     model_name = "scripted"
 
     def __init__(self, replies: list[str]) -> None:
+        super().__init__()
         self.replies = replies
 
     def generate(self, requests):
@@ -114,7 +116,7 @@ class ScriptedLLM:
 def test_llm_choice_letters_and_numbers_are_dropped_and_counted():
     reply = ('{"knowledge_points": ["A", "b", "(C)", "d", "120", "96", "photosynthesis", "carbon dioxide", "x", '
              '"ohm\'s law"], "discipline": "biology", "subdiscipline": "general biology", "difficulty": 2}')
-    ex = Extractor.from_config(ExtractorConfig(mode="llm", kp_merge=False), llm=ScriptedLLM([reply]))  # type: ignore[arg-type]
+    ex = Extractor.from_config(ExtractorConfig(mode="llm", kp_merge=False), llm=ScriptedLLM([reply]))
     [o] = ex.extract([INLINE_CHOICES])
     assert o.annotation is not None
     assert o.annotation.kps == ["photosynthesis", "carbon dioxide", "ohm's law"]
@@ -127,7 +129,7 @@ def test_llm_choice_letters_and_numbers_are_dropped_and_counted():
 def test_llm_ungrounded_kps_dropped_when_configured_and_all_junk_fails_retryably():
     reply = '{"knowledge_points": ["photosynthesis", "ohm\'s law"], "discipline": "biology", "subdiscipline": "general biology", "difficulty": 2}'
     ex = Extractor.from_config(ExtractorConfig(mode="llm", kp_merge=False, llm_ungrounded_kps="drop"),
-                               llm=ScriptedLLM([reply]))  # type: ignore[arg-type]
+                               llm=ScriptedLLM([reply]))
     [o] = ex.extract([INLINE_CHOICES])
     assert o.annotation.kps == ["photosynthesis"] and o.kp_drops == {"ungrounded": 1}
     junk = '{"knowledge_points": ["A", "B", "12"], "discipline": "biology", "subdiscipline": "general biology", "difficulty": 2}'

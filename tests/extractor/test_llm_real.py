@@ -7,6 +7,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
+from linksyn.common.llm.base import LLM
 from linksyn.extractor.config import ExtractorConfig
 from linksyn.extractor.extractor import Extractor
 from linksyn.extractor.reply import first_json_object
@@ -14,10 +15,12 @@ from linksyn.extractor.reply import first_json_object
 pytestmark = pytest.mark.slow
 
 
-class RecordingLLM:
-    """Wraps a real backend to keep the raw replies (to check them against the schema)."""
+class RecordingLLM(LLM):
+    """Wraps a real backend to keep the raw replies (to check them against the schema), in request order: an LLM
+    whose `submit` runs this `generate`."""
 
     def __init__(self, inner) -> None:
+        super().__init__()
         self.inner = inner
         self.model_name = inner.model_name
         self.replies: list = []
@@ -30,7 +33,7 @@ class RecordingLLM:
 
 def check_extraction(llm, fixture_seeds) -> None:
     rec = RecordingLLM(llm)
-    ex = Extractor.from_config(ExtractorConfig(trust_seed_labels=False, kp_merge=False), llm=rec)  # type: ignore[arg-type]
+    ex = Extractor.from_config(ExtractorConfig(trust_seed_labels=False, kp_merge=False), llm=rec)
     outs = ex.extract(fixture_seeds)
     schema = ex.annotator.schema  # type: ignore[attr-defined]
     assert len(rec.replies) == len(fixture_seeds)

@@ -30,6 +30,8 @@ class MisbehavingChatServer(BaseHTTPRequestHandler):
     """OpenAI-compatible /v1/chat/completions; the seed text chooses the behaviour."""
 
     calls: list[str] = []
+    release = threading.Event()
+    """[HOLD] seeds get their reply only once this is set."""
 
     def log_message(self, *args) -> None:  # keep pytest output clean
         pass
@@ -41,6 +43,9 @@ class MisbehavingChatServer(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         user = body["messages"][-1]["content"]
         self.calls.append(user)
+        if "[HOLD]" in user:
+            self.release.wait(30)
+            return self._reply(json.dumps(GOOD_REPLY))
         if "[SLOW]" in user:
             time.sleep(3.0)
             return self._reply("{}")
@@ -97,8 +102,12 @@ def test_bad_replies_are_retried_then_dead_lettered_and_the_batch_is_unaffected(
     from linksyn.common.llm import load_llm
     from linksyn.common.llm.config import LLMConfig
 
+    from linksyn.common.llm.config import FlowConfig
+
+    # Only bad seeds are left after the first batch: their failures in a row would open the endpoint's circuit,
+    # which is not what this test is about (tests/common/llm/test_flow.py is).
     llm = load_llm(f"openai:{chat_server}#fake", LLMConfig(request_timeout_s=0.5, retry=RetryConfig(
-                                                             max_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)))
+                   max_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02), flow=FlowConfig(circuit_failures=100)))
     cfg = ExtractorConfig(model="unused", kp_merge=False)
     uid = uuid.uuid4().hex[:8]
     topics = TopicsConfig(seeds=f"seeds-{uid}", seed_kps=f"kps-{uid}", dead_letter=f"dl-{uid}")
@@ -196,3 +205,37 @@ def test_json_seeds_are_annotated_beside_protobuf_ones_and_bad_records_dead_lett
     for name, (value, _, error) in bad.items():
         assert letters[name].error.startswith(error), (name, letters[name].error)
         assert letters[name].attempts == 1 and letters[name].payload == value  # malformed: never retried
+
+
+def test_annotated_seeds_leave_as_their_replies_come_back_not_when_the_batch_ends(chat_server):
+    from linksyn.common.llm import load_llm
+
+    llm = load_llm(f"openai:{chat_server}#fake")
+    uid = uuid.uuid4().hex[:8]
+    topics = TopicsConfig(seeds=f"seeds-{uid}", seed_kps=f"kps-{uid}", dead_letter=f"dl-{uid}")
+    bus = InMemoryBus()
+    bus.ensure_topics({topics.seeds: 1, topics.seed_kps: 1, topics.dead_letter: 1})
+    stage = ExtractorStage(Extractor.from_config(ExtractorConfig(model="unused", kp_merge=False), llm=llm),
+                           topics.seeds, topics.seed_kps)
+    held = make_seed("Question [HOLD] about capacitors", "C")
+    seeds = [held] + [make_seed(f"What does Ohm's law say about circuit {i}?", "V = IR", "college_physics")
+                      for i in range(5)]
+    for s in seeds:
+        bus.produce(topics.seeds, s.SerializeToString(), key=s.id.encode())
+    runtime = RuntimeConfig(batch_size=16, batch_wait_s=0.2, commit_interval_s=0.05)
+    MisbehavingChatServer.release.clear()
+    loop = ConsumerLoop(bus, stage, runtime, topics, group=f"extractor-{uid}").start()
+    try:
+        first = _read(bus, topics.seed_kps, 5)
+        assert len(first) == 5  # out while [HOLD] is still being answered
+        deadline = time.monotonic() + 30
+        while loop.stats()["in_flight"] > 1 and time.monotonic() < deadline:  # the loop thread settles each
+            time.sleep(0.01)
+        assert loop.stats()["in_flight"] == 1 and loop.stats()["records_out"] == 5
+        assert loop.stats()["batches"] == 0  # all six were one batch, which has not ended
+        MisbehavingChatServer.release.set()
+        assert len(_read(bus, topics.seed_kps, 6)) == 6
+    finally:
+        MisbehavingChatServer.release.set()
+        loop.stop(timeout=10)
+        llm.close()

@@ -248,7 +248,9 @@ def test_keda_and_topics(gpu_docs: list[dict]) -> None:
         assert "replicas" not in workloads(gpu_docs)[name]["spec"]
     topics = {d["spec"]["topicName"]: d["spec"]["partitions"] for d in gpu_docs if d["kind"] == "KafkaTopic"}
     assert topics == {"linksyn.seeds": 16, "linksyn.seed-kps": 16, "linksyn.paths": 16, "linksyn.synth-qa": 16,
-                      "linksyn.probes": 1, "linksyn.dead-letter": 1}
+                      "linksyn.probes": 1, "linksyn.dead-letter": 1, "linksyn.usage": 1}
+    usage = next(d for d in gpu_docs if d["kind"] == "KafkaTopic" and d["spec"]["topicName"] == "linksyn.usage")
+    assert usage["spec"]["config"]["cleanup.policy"] == "compact"  # the budget readers need every key's latest
 
 
 def test_the_kept_qa_topic_is_a_kafka_topic_when_the_sink_publishes_there(helm: str) -> None:
@@ -308,8 +310,22 @@ def test_dashboard_is_valid_json_with_queries() -> None:
     for path in dashboards:
         dash = json.loads(path.read_text())
         exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
-        assert exprs and all(e.startswith(("sum", "histogram_quantile", "max", "avg", "linksyn_", "rate"))
+        assert exprs and all(e.startswith(("sum", "histogram_quantile", "max", "min", "avg", "linksyn_", "rate"))
                              for e in exprs), exprs
+
+
+def test_dashboard_shows_llm_spend_budget_and_flow_control() -> None:
+    dash = json.loads((CHART / "dashboards" / "linksyn.json").read_text())
+    by_title = {p["title"]: [t["expr"] for t in p["targets"]] for p in dash["panels"]}
+    assert any("rate(linksyn_llm_tokens_total[1m])" in e for e in by_title["LLM tokens/s by service and model"])
+    assert "sum(linksyn_llm_cost_total)" in by_title["LLM cost so far (budget.currency)"]
+    assert any("linksyn_budget_left" in e for e in by_title["Budget left"])
+    assert any("linksyn_llm_concurrency_limit" in e
+               for e in by_title["LLM concurrency limit and in flight per endpoint"])
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    cells = {(p["gridPos"]["x"], p["gridPos"]["y"]) for p in dash["panels"]}
+    assert len(cells) == len(dash["panels"])  # no two panels on one spot
 
 
 TLS_SETS = ["--set", "kafka.securityProtocol=SSL", "--set", "kafka.tls.secretName=linksyn-kafka-tls",

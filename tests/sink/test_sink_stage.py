@@ -55,6 +55,18 @@ def test_writes_shards_card_and_loads_with_datasets(sink_cfg, messages, tmp_path
     assert "| 1 | 2 | 20.0% |" in card  # difficulty histogram
 
 
+def test_a_sink_that_kept_nothing_still_writes_its_card_at_close(sink_cfg):
+    """A run whose QA were all dropped upstream (or that the budget stopped early) still has a card saying so."""
+    cfg = sink_cfg()
+    stage = SinkStage(cfg, TOPIC)
+    stage.tick()
+    stage.flush()
+    assert not (Path(cfg.output_dir) / "README.md").exists()  # nothing to say while running
+    stage.close()
+    card = (Path(cfg.output_dir) / "README.md").read_text()
+    assert "- records: 0" in card and "## LLM spend" not in card  # no usage follower here: no spend section
+
+
 def test_replayed_stream_leaves_dataset_unchanged(sink_cfg, messages):
     cfg = sink_cfg(shard_records=5)
     qas = [make_qa(q) for q in random_questions(12, seed=3)]

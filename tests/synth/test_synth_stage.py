@@ -64,3 +64,17 @@ def test_drops_are_counted_in_metrics():
     (res,) = stage.process(msgs([fixture_paths()[0].SerializeToString()]))
     assert res.error is None and res.outputs == []
     assert REGISTRY.get_sample_value("linksyn_synth_dropped_total", {"service": "synth-test-3", "reason": "malformed"}) == 1
+
+
+def test_spend_in_the_totals_is_the_meters_cumulative_figure_however_often_it_ticks():
+    from linksyn.common.spend import BudgetConfig, Price, UsageMeter
+
+    llm = ScriptedLLM(reply)
+    meter = UsageMeter("synth-test-spend", [llm], BudgetConfig(prices={"scripted": Price(prompt=1e6)}), None, "u")
+    stage = SynthStage(Synthesizer(SynthConfig(), llm), IN, OUT, name="synth-test-spend", meter=meter)
+    stage.process(msgs([fixture_paths()[0].SerializeToString()]))
+    for _ in range(3):
+        stage.tick()
+    stage.close()
+    assert stage.totals["prompt_tokens:scripted"] == llm.usage.prompt_tokens == stage.totals["prompt_tokens"]
+    assert stage.totals["cost"] == llm.usage.prompt_tokens  # 1 per token at this price

@@ -179,3 +179,62 @@ def test_generation_seed_follows_the_request_so_a_redelivered_path_samples_the_s
     assert all(s is not None for s in seeds_first.values())
     assert len(set(seeds_first.values())) == len(seeds_first)  # 1 link + 3 grades + 1 hard: all different
     assert all(r.params.temperature == cfg().temperature for r in first)
+
+
+class HandResolvedLLM(ScriptedLLM):
+    """submit() returns futures the test resolves one by one (`answer(request_id)`), like replies of a server that
+    finish in their own order."""
+
+    def __init__(self, reply) -> None:
+        super().__init__(reply)
+        self.open: dict[str, tuple[ChatRequest, "Future"]] = {}
+
+    def submit(self, requests):
+        from concurrent.futures import Future
+
+        self.calls.append(list(requests))
+        futures = []
+        for r in requests:
+            f = Future()
+            self.open[r.request_id] = (r, f)
+            futures.append(f)
+        return futures
+
+    def answer(self, request_id: str) -> None:
+        r, f = self.open.pop(request_id)
+        c = self.reply(r)
+        f.set_result(Completion(text=c, prompt_tokens=10, completion_tokens=5, finish_reason="stop"))
+
+
+def test_a_path_is_handed_out_when_its_own_requests_are_done_not_when_the_batch_is():
+    import threading
+
+    paths = fixture_paths()
+    llm = HandResolvedLLM(lambda r: qa_json(f"{NEW_Q} {r.request_id}", "#### 30", difficulty=5)
+                          if ":rate" not in r.request_id else json.dumps({"difficulty": 5}))
+    got: list[tuple[int, object]] = []
+    stream = Synthesizer(cfg(), llm).synthesize_stream(paths)
+    worker = threading.Thread(target=lambda: got.extend(stream), daemon=True)
+    worker.start()
+
+    def wait(pred):
+        for _ in range(500):
+            if pred():
+                return
+            threading.Event().wait(0.01)
+        raise AssertionError("timed out")
+
+    wait(lambda: len(llm.open) == 5)  # every generation request of the batch sent at once
+    llm.answer("path-link:link")
+    wait(lambda: [i for i, _ in got] == [0])  # the link path is out; 3 grades and the hard rewrite still open
+    llm.answer("path-hard:hard")
+    wait(lambda: "path-hard:hard:rate" in llm.open)  # its rating follows at once, alone
+    assert [len(c) for c in llm.calls] == [5, 1]
+    llm.answer("path-hard:hard:rate")
+    wait(lambda: [i for i, _ in got] == [0, 2])
+    for g in (4, 2, 3):  # grades finish out of order; the path's QA keep the grade order
+        assert len(got) == 2
+        llm.answer(f"path-grades:multi_grade:{g}")
+    worker.join(5)
+    assert [i for i, _ in got] == [0, 2, 1]
+    assert [q.difficulty for q in got[2][1].qas] == [2, 3, 4]

@@ -33,10 +33,13 @@ __all__ = [
 ]
 
 
-def load_llm(spec: str, config: LLMConfig | None = None, *, main_model: str | None = None, **options: Any) -> LLM:
+def load_llm(
+    spec: str, config: LLMConfig | None = None, *, main_model: str | None = None, service: str = "", **options: Any
+) -> LLM:
     """Build the backend a spec string names. `options` override fields of `config` (unknown names are errors).
     `main_model`: the stage's own model spec, when `spec` is a second model of the stage (the synth's refiner):
-    llm.api_key_env's key then goes to `spec` only if both are served from the same base URL.
+    llm.api_key_env's key then goes to `spec` only if both are served from the same base URL. `service` labels the
+    backend's metrics (the service that owns it).
 
     Raises ModelSpecError (a ValueError) for an unknown scheme or a model that cannot be found, naming the spec and
     what was tried; ImportError naming the package for an engine that is not installed."""
@@ -48,23 +51,28 @@ def load_llm(spec: str, config: LLMConfig | None = None, *, main_model: str | No
     scheme, target = ms.scheme, ms.target
     if scheme == EMBEDDED:
         scheme = EMBEDDED_ENGINE
+    llm: LLM
     if scheme == "hf":
         from linksyn.common.llm.hf import HFLLM
         from linksyn.common.llm.spec import resolve_hf_source
 
-        return HFLLM(resolve_hf_source(target, spec), config, spec=spec)
-    if scheme == "llamacpp":
+        llm = HFLLM(resolve_hf_source(target, spec), config, spec=spec)
+    elif scheme == "llamacpp":
         from linksyn.common.llm.llamacpp import LlamaCppLLM
         from linksyn.common.llm.spec import resolve_gguf_path
 
-        return LlamaCppLLM(resolve_gguf_path(target, spec), config)
-    if scheme == "openai":
+        llm = LlamaCppLLM(resolve_gguf_path(target, spec), config)
+    elif scheme == "openai":
         from linksyn.common.llm.openai import OpenAILLM, api_key_env_for
 
         main = parse_spec(main_model) if main_model else None
-        return OpenAILLM(ms.target, ms.model, config, api_key_env=api_key_env_for(ms.target, config, main))
-    if scheme == "vllm":
+        keys = {url: api_key_env_for(url, config, main) for url in ms.urls}
+        llm = OpenAILLM(ms.urls, ms.model, config, api_key_env=keys, service=service)
+    elif scheme == "vllm":
         from linksyn.common.llm.vllm import VLLMLLM
 
-        return VLLMLLM(target, config)
-    raise ModelSpecError(f"model spec {spec!r}: no backend for scheme {scheme!r}")  # parse_spec already checks
+        llm = VLLMLLM(target, config)
+    else:
+        raise ModelSpecError(f"model spec {spec!r}: no backend for scheme {scheme!r}")  # parse_spec already checks
+    llm.service = service
+    return llm

@@ -3,11 +3,16 @@
 Domain code builds `ChatRequest`s and reads `Completion`s; which engine answers is configuration
 (a model spec string, see `linksyn.common.llm.load_llm`). Generation is always batched: a backend receives the
 whole batch and decides how to run it (one padded forward pass, hundreds of concurrent HTTP requests, ...).
+`generate` returns when every request of the batch is done; `submit` hands back one future per request, resolved as
+soon as that request is done, so a caller can act on each reply (and send follow-up requests) while the rest of the
+batch is still being generated.
 """
 
 from __future__ import annotations
 
 import abc
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -74,26 +79,35 @@ class Completion:
 
 @dataclass
 class TokenUsage:
-    """Running token totals of a backend."""
+    """Running token totals of a backend (thread-safe: requests finish on engine threads)."""
 
     requests: int = 0
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, c: Completion) -> None:
-        self.requests += 1
-        if c.error is not None:
-            self.failed += 1
-        self.prompt_tokens += c.prompt_tokens
-        self.completion_tokens += c.completion_tokens
+        with self._lock:
+            self.requests += 1
+            if c.error is not None:
+                self.failed += 1
+            self.prompt_tokens += c.prompt_tokens
+            self.completion_tokens += c.completion_tokens
+
+    def snapshot(self) -> "TokenUsage":
+        """A consistent copy of the totals now."""
+        with self._lock:
+            return TokenUsage(self.requests, self.failed, self.prompt_tokens, self.completion_tokens)
 
 
 class LLM(abc.ABC):
     """A chat model behind some engine."""
 
     model_name: str
-    """Name recorded in lineage (e.g. 'hf:SmolLM2-135M-Instruct')."""
+    """Name recorded in lineage (e.g. 'hf:SmolLM2-135M-Instruct'); prices are keyed by it."""
+    service: str = ""
+    """The service that owns this backend (labels its metrics); set by load_llm."""
 
     def __init__(self) -> None:
         self.usage = TokenUsage()
@@ -101,6 +115,27 @@ class LLM(abc.ABC):
     @abc.abstractmethod
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Complete every request; one Completion per request, in order. Raises only if the engine is unusable."""
+
+    def submit(self, requests: Sequence[ChatRequest]) -> list[Future[Completion]]:
+        """Start completing every request; one future per request, in order, each resolved as soon as its own
+        request is done (an unusable engine sets the exception of every future not resolved yet).
+
+        This default runs `generate` on a thread of its own, so the batch's futures resolve together; engines that
+        finish requests one by one (the openai backend, hf) resolve each as it finishes."""
+        futures: list[Future[Completion]] = [Future() for _ in requests]
+        batch = list(requests)
+
+        def run() -> None:
+            try:
+                for f, c in zip(futures, self.generate(batch)):
+                    f.set_result(c)
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the futures
+                for f in futures:
+                    if not f.done():
+                        f.set_exception(e)
+
+        threading.Thread(target=run, name=f"llm-submit-{self.model_name}", daemon=True).start()
+        return futures
 
     def close(self) -> None:
         """Release the engine (threads, sessions, GPU memory)."""

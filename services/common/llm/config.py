@@ -12,6 +12,32 @@ from linksyn.common.config import RetryConfig, Section
 from pydantic import Field
 
 
+class FlowConfig(Section):
+    """How an endpoint's concurrency limit adapts and when its circuit opens (linksyn.common.llm.flow)."""
+
+    decrease_factor: float = Field(default=0.7, gt=0, lt=1)
+    """The limit is multiplied by this on an overload (429/503), a timeout or a server error; at most once per round
+    of requests (a cut answers every request already in flight)."""
+    latency_tolerance: float = Field(default=3.0, ge=0)
+    """The limit is cut (by latency_decrease) when a round's median seconds per completion token exceeds this many
+    times the lowest round median of the last 32 rounds (the server is queueing); 0 = latency is not watched."""
+    latency_decrease: float = Field(default=0.9, gt=0, lt=1)
+    """Factor of a latency cut (gentler than an overload cut: latency is a noisier signal)."""
+    overload_timeout_s: float = Field(default=600.0, gt=0)
+    """Adaptive mode: how long one request may keep being turned away (429/503) before a 429 counts as a failed
+    attempt like any error (so an endpoint that only ever answers 429 cannot hold a batch forever)."""
+    circuit_failures: int = Field(default=5, ge=1)
+    """Failures in a row (timeouts, connection errors, 5xx other than 503, malformed replies) that open an endpoint's
+    circuit: no request is sent to it until it is probed."""
+    circuit_open_s: float = Field(default=5.0, gt=0)
+    """How long a circuit stays open before one probe request is let through; each failed probe doubles it."""
+    circuit_max_open_s: float = Field(default=60.0, gt=0)
+    """Longest open period between probes."""
+    circuit_wait_s: float = Field(default=30.0, gt=0)
+    """How long a request waits while every endpoint's circuit is open before that attempt fails (it is then retried
+    with backoff like any failed attempt, and the record is dead-lettered once its attempts are spent)."""
+
+
 class LLMConfig(Section):
     """How a backend talks to its engine: timeouts, concurrency, retries, batching, device."""
 
@@ -21,7 +47,20 @@ class LLMConfig(Section):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     """Longest time to open a TCP connection to the server."""
     max_concurrency: int = Field(default=64, ge=1)
-    """Requests in flight at once against the server (also the HTTP connection pool size)."""
+    """Most requests in flight at once against one endpoint (the ceiling of the adaptive limit, the limit itself in
+    'fixed' mode; also the HTTP connection pool size per endpoint)."""
+    concurrency: Literal["adaptive", "fixed"] = "adaptive"
+    """'adaptive': each endpoint's limit moves between min_concurrency and max_concurrency (grows while replies come
+    back healthy, shrinks on 429/503, errors and rising latency; see `flow`), a 429/503 pauses the endpoint until its
+    Retry-After and the request waits its turn again without spending an attempt (up to flow.overload_timeout_s).
+    'fixed': max_concurrency requests in flight, always; a 429 is a failed attempt like a 500 (retried with backoff,
+    Retry-After honoured for that request)."""
+    min_concurrency: int = Field(default=1, ge=1)
+    """Floor of the adaptive limit per endpoint."""
+    initial_concurrency: int = Field(default=4, ge=1)
+    """Adaptive limit per endpoint at start (slow start doubles it every round of healthy replies)."""
+    flow: FlowConfig = FlowConfig()
+    """Tuning of adaptive concurrency and of the circuit breaker (both modes have the breaker)."""
     retry: RetryConfig = RetryConfig(max_attempts=4, backoff_initial_s=0.5, backoff_max_s=20.0)
     """Attempts per request on transient failures (429, 5xx, timeouts, connection errors) before it fails, and the
     backoff between them (jittered +-50%, so retries do not arrive in step; a server's Retry-After wins)."""

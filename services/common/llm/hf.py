@@ -12,8 +12,9 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from linksyn.common.llm.base import LLM, ChatRequest, Completion
 from linksyn.common.llm.config import LLMConfig
@@ -192,27 +193,56 @@ class HFLLM(LLM):
         return f"HFLLM(model_name={self.model_name!r}, device={str(self._loaded.device)!r})"
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        results: list[Completion | None] = [None] * len(requests)
+
+        def keep(i: int, c: Completion) -> None:
+            results[i] = c
+
+        self._run(requests, keep)
+        return results  # type: ignore[return-value]
+
+    def submit(self, requests: Sequence[ChatRequest]) -> list[Future[Completion]]:
+        """Each future resolves when its own row finishes decoding (rows leave a padded batch one by one)."""
+        futures: list[Future[Completion]] = [Future() for _ in requests]
+        batch = list(requests)
+
+        def run() -> None:
+            try:
+                self._run(batch, lambda i, c: futures[i].set_result(c))
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the futures
+                for f in futures:
+                    if not f.done():
+                        f.set_exception(e)
+
+        threading.Thread(target=run, name="llm-hf-submit", daemon=True).start()
+        return futures
+
+    def _run(self, requests: Sequence[ChatRequest], on_done: Callable[[int, Completion], None]) -> None:
+        """Decode every request, calling on_done(index, completion) as each one finishes."""
         loaded = self._loaded
         tok = loaded.tokenizer
         prompts = [
             tok.apply_chat_template(list(r.messages), add_generation_prompt=True, tokenize=False) for r in requests
         ]
         ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        results: list[Completion | None] = [None] * len(requests)
+
+        def done(i: int, c: Completion) -> None:
+            self.usage.add(c)
+            on_done(i, c)
+
         # Similar lengths share a batch: less padding, and rows tend to finish together.
         order = sorted(range(len(requests)), key=lambda i: len(ids[i]))
         bs = self.config.batch_size
-        with loaded.lock:
-            for start in range(0, len(order), bs):
-                chunk = order[start : start + bs]
-                for i, c in zip(chunk, self._generate_chunk([(i, requests[i], ids[i]) for i in chunk])):
-                    results[i] = c
-        for c in results:
-            assert c is not None
-            self.usage.add(c)
-        return results  # type: ignore[return-value]
+        for start in range(0, len(order), bs):
+            chunk = order[start : start + bs]
+            # One padded batch at a time per model (the forward pass already uses every core); taken per batch, so
+            # another caller's requests (a follow-up round) get their turn between this caller's batches.
+            with loaded.lock:
+                self._generate_chunk([(i, requests[i], ids[i]) for i in chunk], done)
 
-    def _generate_chunk(self, items: list[tuple[int, ChatRequest, list[int]]]) -> list[Completion]:
+    def _generate_chunk(
+        self, items: list[tuple[int, ChatRequest, list[int]]], on_done: Callable[[int, Completion], None]
+    ) -> None:
         import llguidance
         import torch
 
@@ -237,30 +267,67 @@ class HFLLM(LLM):
             if req.params.seed is not None and req.params.temperature > 0:
                 row.generator = torch.Generator().manual_seed(req.params.seed)
             rows.append(row)
+
+        def finish(r: _Row) -> None:
+            on_done(r.index, self._completion(r))
+
+        for r in rows:
+            if r.error is not None:
+                finish(r)
         live = [r for r in rows if r.error is None]
         if live:
+            finished: set[int] = set()
+
+            def finish_live(r: _Row) -> None:
+                finished.add(r.index)
+                finish(r)
+
             try:
-                self._decode(live, {r.index: ids for r, (_, _, ids) in zip(rows, items)})
+                self._decode(live, {r.index: ids for r, (_, _, ids) in zip(rows, items)}, finish_live)
             except RuntimeError as e:  # e.g. CUDA out of memory: this chunk fails, the engine stays usable
                 log.warning("hf batch of %d failed: %s", len(live), e)
                 for r in live:
-                    r.error = f"request {r.request.request_id!r}: engine error: {e}"
-        out = []
-        tok = loaded.tokenizer
-        for r in rows:
-            if r.error is not None:
-                out.append(Completion(prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens), error=r.error,
-                                      retryable=r.retryable))
-                continue
-            text = r.text
-            if text is None:
-                text = tok.decode([t for t in r.tokens if t not in loaded.eos_ids], skip_special_tokens=True)
-            out.append(Completion(text=text, prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens),
-                                  finish_reason=r.finish, meta={"engine": "hf"}))
-        return out
+                    if r.index not in finished:
+                        r.error = f"request {r.request.request_id!r}: engine error: {e}"
+                        finish(r)
 
-    def _decode(self, rows: list[_Row], prompt_ids: dict[int, list[int]]) -> None:
-        """Run the padded batch to completion, filling each row's tokens/finish/text/error."""
+    def _completion(self, r: _Row) -> Completion:
+        loaded = self._loaded
+        if r.error is not None:
+            return Completion(prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens), error=r.error,
+                              retryable=r.retryable)
+        text = r.text
+        if text is None:
+            text = loaded.tokenizer.decode([t for t in r.tokens if t not in loaded.eos_ids], skip_special_tokens=True)
+        return Completion(text=text, prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens),
+                          finish_reason=r.finish, meta={"engine": "hf"})
+
+    def _step(self, r: _Row, t: int) -> bool:
+        """Take token t for row r; False once the row is finished (stop, length, grammar error)."""
+        loaded = self._loaded
+        r.tokens.append(t)
+        if r.matcher is not None and not r.matcher.consume_token(t):
+            r.error = f"request {r.request.request_id!r}: grammar rejected token {t}: {r.matcher.get_error()}"
+            return False
+        if t in loaded.eos_ids or (r.matcher is not None and r.matcher.is_stopped()):
+            r.finish = "stop"
+            return False
+        if r.request.params.stop:
+            text = loaded.tokenizer.decode(r.tokens, skip_special_tokens=True)
+            cut = min((text.find(s) for s in r.request.params.stop if s in text), default=-1)
+            if cut >= 0:
+                r.text, r.finish = text[:cut], "stop"
+                return False
+        if len(r.tokens) >= r.budget:
+            r.finish = "length"
+            return False
+        return True
+
+    def _decode(
+        self, rows: list[_Row], prompt_ids: dict[int, list[int]], on_finish: Callable[[_Row], None]
+    ) -> None:
+        """Run the padded batch to completion, filling each row's tokens/finish/text/error and calling
+        on_finish(row) as soon as the row is done (the others go on decoding)."""
         import torch
         from llguidance.torch import fill_next_token_bitmask
 
@@ -304,23 +371,10 @@ class HFLLM(LLM):
                 ).tolist()
                 keep: list[int] = []
                 for j, (r, t) in enumerate(zip(active, picked)):
-                    r.tokens.append(t)
-                    if r.matcher is not None and not r.matcher.consume_token(t):
-                        r.error = f"request {r.request.request_id!r}: grammar rejected token {t}: {r.matcher.get_error()}"
-                        continue
-                    if t in loaded.eos_ids or (r.matcher is not None and r.matcher.is_stopped()):
-                        r.finish = "stop"
-                        continue
-                    if r.request.params.stop:
-                        text = tok.decode(r.tokens, skip_special_tokens=True)
-                        cut = min((text.find(s) for s in r.request.params.stop if s in text), default=-1)
-                        if cut >= 0:
-                            r.text, r.finish = text[:cut], "stop"
-                            continue
-                    if len(r.tokens) >= r.budget:
-                        r.finish = "length"
-                        continue
-                    keep.append(j)
+                    if self._step(r, t):
+                        keep.append(j)
+                    else:
+                        on_finish(r)
                 if not keep:
                     break
                 if len(keep) < len(active):

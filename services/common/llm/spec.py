@@ -1,4 +1,6 @@
-"""Model spec strings (`hf:PATH_OR_ID`, `openai:URL#MODEL`, `vllm:MODEL`, `llamacpp:PATH.gguf`, `embedded`).
+"""Model spec strings (`hf:PATH_OR_ID`, `openai:URL[,URL...]#MODEL`, `vllm:MODEL`, `llamacpp:PATH.gguf`,
+`embedded`). An `openai` spec may list several base URLs serving the same model: requests are shared among them by
+health (linksyn.common.llm.flow).
 
 Parsing is pure; locating a model on disk is the only I/O here (stat calls, no network).
 """
@@ -33,11 +35,13 @@ class ModelSpec:
     scheme: str
     """'hf', 'openai', 'vllm', 'llamacpp', or 'embedded' (the CPU default engine on the packaged GGUF)."""
     target: str
-    """Path, hub id, base URL, or 'embedded'."""
+    """Path, hub id, base URL (the first one of an `openai:` spec), or 'embedded'."""
     model: str = ""
     """The served model name of an `openai:` spec (after '#'); empty otherwise."""
     raw: str = ""
     """The spec as written (for messages)."""
+    urls: tuple[str, ...] = ()
+    """Every base URL of an `openai:` spec (comma-separated before '#'), in the order written; empty otherwise."""
 
 
 def parse_spec(spec: str) -> ModelSpec:
@@ -62,9 +66,13 @@ def parse_spec(spec: str) -> ModelSpec:
                 f"model spec {raw!r}: an openai spec is 'openai:BASE_URL#MODEL', "
                 "e.g. 'openai:http://127.0.0.1:8000/v1#smollm2'"
             )
-        if not url.startswith(("http://", "https://")):
-            raise ModelSpecError(f"model spec {raw!r}: base URL {url!r} must start with http:// or https://")
-        return ModelSpec("openai", url.rstrip("/"), model, raw=raw)
+        urls = tuple(u.strip().rstrip("/") for u in url.split(","))
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ModelSpecError(f"model spec {raw!r}: base URL {u!r} must start with http:// or https://")
+        if len(set(urls)) != len(urls):
+            raise ModelSpecError(f"model spec {raw!r} lists a base URL twice")
+        return ModelSpec("openai", urls[0], model, raw=raw, urls=urls)
     return ModelSpec(scheme, rest, raw=raw)
 
 

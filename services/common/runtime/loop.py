@@ -4,7 +4,9 @@ Threads:
 - the loop thread owns the Consumer (kafka-python consumers are single-threaded) and the OffsetTracker; it polls,
   forms batches, handles completions (one queue item per batch), schedules retries, produces dead letters, commits;
 - `workers` worker threads (one for stages with `concurrent_batches = False`) run `stage.process` on a batch and
-  produce the outputs of its successful records (Bus.produce is thread-safe), then hand the batch back;
+  produce the outputs of its successful records (Bus.produce is thread-safe), then hand the batch back; for a
+  streaming stage (one with `process_stream`) they produce each record's outputs and hand that record back as soon
+  as the stage yields its Result, then hand back the batch once the stream ends;
 - the rebalance callback (`on_revoke`) may run on the bus's own IO thread (kafka-python 3 does that) while the loop
   thread waits in poll. So the loop's state (tracker, pending records, retries) is guarded by one lock, which is
   never held across a blocking consumer call (poll, commit, lag): a callback waiting for the lock while the loop
@@ -90,7 +92,7 @@ class OutputsLostError(RuntimeError):
 class _Batch:
     """Records handed to a worker together, with each record's failed attempts so far."""
 
-    __slots__ = ("msgs", "tps", "attempts", "gens", "results", "error", "permanent", "seconds")
+    __slots__ = ("msgs", "tps", "attempts", "gens", "results", "error", "permanent", "seconds", "yielded")
 
     def __init__(
         self, msgs: list[Message], tps: list[TopicPartition], attempts: list[int], gens: dict[TopicPartition, int]
@@ -105,6 +107,19 @@ class _Batch:
         """Set when process() raised (the whole batch failed)."""
         self.permanent = False
         self.seconds = 0.0
+        self.yielded: set[int] | None = None
+        """Streaming stages: indices whose Result was already handed back one by one (None: not streamed)."""
+
+
+class _Part:
+    """One record of a streamed batch, handed back as soon as the stage yielded its Result (outputs produced)."""
+
+    __slots__ = ("batch", "index", "result")
+
+    def __init__(self, batch: _Batch, index: int, result: Result) -> None:
+        self.batch = batch
+        self.index = index
+        self.result = result
 
 
 class ConsumerLoop:
@@ -134,6 +149,9 @@ class ConsumerLoop:
         self._hook_close: Callable[[], None] | None = getattr(stage, "close", None)
         self._hook_assign: Callable[[set[TopicPartition]], None] | None = getattr(stage, "on_assign", None)
         self._hook_revoke: Callable[[set[TopicPartition]], None] | None = getattr(stage, "on_revoke", None)
+        self._process_stream: Callable[[Sequence[Message]], Iterable[tuple[int, Result]]] | None = getattr(
+            stage, "process_stream", None
+        )
 
         self._metrics = ConsumerMetrics(self.service)
         self._tracker = OffsetTracker()
@@ -145,7 +163,7 @@ class ConsumerLoop:
         """Heap of (due, seq, message, failed attempts, generation, dead-letter error or None for a retry)."""
         self._retry_seq = 0
         self._work: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
-        self._completions: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
+        self._completions: queue.SimpleQueue[_Batch | _Part] = queue.SimpleQueue()
         self._running_batches = 0
         self._paused = False
         self._assigned_while_paused = False
@@ -407,36 +425,59 @@ class ConsumerLoop:
                 return
             self._on_completion(b)
 
-    def _on_completion(self, b: _Batch) -> None:
+    def _on_completion(self, item: _Batch | _Part) -> None:
+        if isinstance(item, _Part):
+            self._on_part(item)
+            return
+        b = item
         self._running_batches -= 1
         self._metrics.processing_seconds.observe(b.seconds)
         tracker = self._tracker
         stale = {tp for tp, g in b.gens.items() if tracker.generation(tp) != g}
-        out_topics: Counter[str] = Counter()
         with self._counts_lock:
             self._counts["batches"] += 1
         if b.results is None:
             assert b.error is not None
-            live = [(m, a) for m, tp, a in zip(b.msgs, b.tps, b.attempts) if tp not in stale]
+            # Streamed records already handed back are settled; the rest failed with the batch.
+            done = b.yielded or set()
+            live = [(m, a) for i, (m, tp, a) in enumerate(zip(b.msgs, b.tps, b.attempts))
+                    if tp not in stale and i not in done]
             if len(b.msgs) == 1:
                 for m, a in live:
                     self._record_failed(m, a, b.error, b.permanent)
-            elif not self._stopping.is_set():
+            elif live and not self._stopping.is_set():
                 # One bad record must not cost the others an attempt: run each alone, counting nothing yet.
                 with self._counts_lock:
                     self._counts["batches_split"] += 1
                 for item in live:
                     self._submit([item])
             return
+        out_topics: Counter[str] = Counter()
         for m, tp, a, r in zip(b.msgs, b.tps, b.attempts, b.results):
             if tp in stale:
                 continue
-            if r.error is None:
-                tracker.done(tp, m.offset)
-                for o in r.outputs:
-                    out_topics[o.topic] += 1
-            else:
-                self._record_failed(m, a, r.error, r.permanent)
+            self._settle(m, tp, a, r, out_topics)
+        self._count_out(out_topics)
+
+    def _on_part(self, part: _Part) -> None:
+        b, i = part.batch, part.index
+        tp = b.tps[i]
+        if self._tracker.generation(tp) != b.gens[tp]:
+            return  # its partition was revoked meanwhile: the record was handed back
+        out_topics: Counter[str] = Counter()
+        self._settle(b.msgs[i], tp, b.attempts[i], part.result, out_topics)
+        self._count_out(out_topics)
+
+    def _settle(self, m: Message, tp: TopicPartition, attempts: int, r: Result, out_topics: Counter[str]) -> None:
+        """One record's Result: done (its outputs were produced), or failed (retried or dead-lettered)."""
+        if r.error is None:
+            self._tracker.done(tp, m.offset)
+            for o in r.outputs:
+                out_topics[o.topic] += 1
+        else:
+            self._record_failed(m, attempts, r.error, r.permanent)
+
+    def _count_out(self, out_topics: Counter[str]) -> None:
         if out_topics:
             with self._counts_lock:
                 for topic, n in out_topics.items():
@@ -644,6 +685,9 @@ class ConsumerLoop:
             self._completions.put(b)
 
     def _run_batch(self, b: _Batch) -> None:
+        if self._process_stream is not None:
+            self._run_stream(b, self._process_stream)
+            return
         t0 = time.perf_counter()
         try:
             results = self.stage.process(b.msgs)
@@ -668,11 +712,46 @@ class ConsumerLoop:
             except Exception:  # noqa: BLE001 - find the records whose outputs fail; they are retried
                 for i, r in enumerate(results):
                     if r.error is None and r.outputs:
-                        try:
-                            self.bus.produce_many(r.outputs)
-                        except Exception as e:  # noqa: BLE001
-                            results[i] = Result.failed(f"producing outputs failed: {describe_error(e)}")
+                        results[i] = self._produce(r)
         b.results = results
+
+    def _produce(self, r: Result) -> Result:
+        """Produce one record's outputs; a failure to produce fails the record (it is retried)."""
+        try:
+            self.bus.produce_many(r.outputs)
+        except Exception as e:  # noqa: BLE001
+            return Result.failed(f"producing outputs failed: {describe_error(e)}")
+        return r
+
+    def _run_stream(
+        self, b: _Batch, process_stream: Callable[[Sequence[Message]], Iterable[tuple[int, Result]]]
+    ) -> None:
+        """A streaming stage: each record's outputs are produced, and the record handed back to the loop thread, as
+        soon as the stage yields its Result; records the stream never yielded fail with the batch."""
+        t0 = time.perf_counter()
+        n = len(b.msgs)
+        yielded: set[int] = set()
+        b.yielded = yielded
+        try:
+            for i, r in process_stream(b.msgs):
+                if not 0 <= i < n or i in yielded:
+                    raise RuntimeError(
+                        f"stage {self.service!r} yielded a result for record {i} of a batch of {n} "
+                        + ("twice" if i in yielded else "(no such record)")
+                    )
+                if r.error is None and r.outputs:
+                    r = self._produce(r)
+                yielded.add(i)
+                self._completions.put(_Part(b, i, r))
+            if len(yielded) < n:
+                raise RuntimeError(f"stage {self.service!r} yielded no result for {n - len(yielded)} of {n} records")
+        except PermanentError as e:
+            b.error, b.permanent = describe_error(e), True
+        except Exception as e:  # noqa: BLE001 - any failure of the stage is the unfinished records' failure
+            b.error = describe_error(e)
+        b.seconds = time.perf_counter() - t0
+        if b.error is None:
+            b.results = []  # everything was handed back record by record
 
 
 def _format_counts(stats: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ dead letters, in-order commits, metrics and shutdown. A Stage only decodes, call
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Protocol, Sequence, TypeVar
+from typing import Callable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
@@ -116,6 +116,24 @@ class Stage(Protocol):
     def process(self, batch: Sequence[Message]) -> list[Result]:
         """One Result per message, in order. May run on a worker thread, concurrently with other batches
         unless `concurrent_batches` is False. An exception fails the whole batch: each record is then retried."""
+        ...
+
+
+class StreamingStage(Protocol):
+    """A Stage whose records finish one by one (each an LLM request of its own): the loop calls `process_stream`
+    instead of `process`, and produces a record's outputs and counts it done as soon as its Result is yielded, while
+    the rest of the batch is still being worked on. Commits stay in order (the OffsetTracker never passes an
+    unfinished record), so at-least-once, dead letters and shutdown behave as for `process`: a record that was
+    yielded is finished; one that was not when the stream ended (or raised) fails with the batch, and a record
+    still unfinished at shutdown is handed back uncommitted."""
+
+    name: str
+    input_topics: Sequence[str]
+
+    def process_stream(self, batch: Sequence[Message]) -> Iterator[tuple[int, Result]]:
+        """(index in `batch`, Result) for every record, each exactly once, in the order they finish. May run on a
+        worker thread, concurrently with other batches unless `concurrent_batches` is False. An exception fails
+        the records not yielded yet (each is then retried alone)."""
         ...
 
 

@@ -42,6 +42,18 @@ def test_left_padding_does_not_change_greedy_output(hf_llm):
     assert padded.text == alone.text and padded.completion_tokens == alone.completion_tokens
 
 
+def test_submit_resolves_each_row_as_it_finishes_while_the_batch_decodes_on(hf_llm):
+    """One padded batch: the 2-token request's future is done while the 24-token ones are still decoding."""
+    reqs = [chat(QUESTIONS[2], max_tokens=24), chat(QUESTIONS[1], max_tokens=2), chat(QUESTIONS[0], max_tokens=24)]
+    futures = hf_llm.submit(reqs)
+    others_done_when_short_finished: list[bool] = []
+    futures[1].add_done_callback(lambda _f: others_done_when_short_finished.append(futures[0].done() or futures[2].done()))
+    out = [f.result(timeout=300) for f in futures]
+    assert others_done_when_short_finished == [False]
+    assert out[1].completion_tokens == 2 and out[1].finish_reason == "length"
+    assert [c.text for c in out] == [c.text for c in hf_llm.generate(reqs)]  # the same replies as one generate call
+
+
 @pytest.mark.slow
 def test_every_reply_of_a_schema_batch_is_valid_json(hf_llm):
     out = hf_llm.generate([kp_request(q) for q in QUESTIONS])

@@ -23,12 +23,14 @@ class ScriptedServer:
     """An OpenAI-style /v1/chat/completions endpoint whose behaviour each request's user text selects.
 
     'ok' -> 200; 'flaky-N' -> 500 for the first N calls then 200; 'rate' -> 429 (Retry-After: 0) once then 200;
+    'rate-N' -> 429 (retry-after-ms: 20) for the first N calls then 200; 'busy-N' -> 503 (no Retry-After) for the
+    first N calls then 200;
     'fail' -> always 500; 'bad400' -> 400; 'hang' -> no reply until the server stops; 'garbage' -> 200 non-JSON
     once then 200; 'slow' -> 200 after 0.2 s; 'echo-key' -> 500 whose body echoes the Authorization header.
     `reject_schema`: any response_format of type json_schema gets a 400 naming response_format;
     `reject_schema_key`: so does a json_object response_format that carries a schema."""
 
-    def __init__(self, reject_schema: bool = False, reject_schema_key: bool = False) -> None:
+    def __init__(self, reject_schema: bool = False, reject_schema_key: bool = False, broken: bool = False) -> None:
         self.calls: dict[str, int] = {}
         self.bodies: list[dict] = []
         self.auth_headers: list[str | None] = []
@@ -36,6 +38,8 @@ class ScriptedServer:
         self.peak_in_flight = 0
         self.reject_schema = reject_schema
         self.reject_schema_key = reject_schema_key
+        self.broken = broken
+        """Answer every request with 500 (a dead endpoint behind a live load balancer)."""
         self.release = threading.Event()
         self.lock = threading.Lock()
         outer = self
@@ -69,6 +73,12 @@ class ScriptedServer:
             n = self.calls[key] = self.calls.get(key, 0) + 1
         kind = key.split(":")[0]
         rf = body.get("response_format") or {}
+        if self.broken:
+            return self.reply(h, 500, {"error": {"message": "endpoint down"}})
+        if kind.startswith("busy-") and n <= int(kind.split("-")[1]):
+            return self.reply(h, 503, {"error": {"message": "server busy"}})
+        if kind.startswith("rate-") and n <= int(kind.split("-")[1]):
+            return self.reply(h, 429, {"error": {"message": "rate limited"}}, {"retry-after-ms": "20", "Retry-After": "1"})
         if self.reject_schema and rf.get("type") == "json_schema":
             return self.reply(h, 400, {"error": {"message": "response_format type json_schema is not supported"}})
         if self.reject_schema_key and "schema" in rf:
@@ -284,3 +294,62 @@ def test_request_body_and_reply_parsing():
     assert (c.text, c.finish_reason, c.prompt_tokens) == ("hi", "length", 0)
     with pytest.raises(ValueError, match="choices"):
         parse_reply({"error": "x"})
+
+
+def test_adaptive_429s_are_flow_control_and_spend_no_attempt(server, make_llm):
+    """Turned away 5 times with max_attempts=3: adaptive waits its turn (the endpoint pauses for retry-after-ms) and
+    succeeds; fixed counts each 429 as a failed attempt and gives up."""
+    adaptive = make_llm(server.url).generate([req(f"rate-5:{i}") for i in range(3)])
+    assert all(c.ok for c in adaptive), [c.error for c in adaptive]
+    assert all(c.meta["attempts"] == 1 for c in adaptive)
+    assert all(server.calls[f"rate-5:{i}"] == 6 for i in range(3))
+    fixed = make_llm(server.url, concurrency="fixed").generate([req("rate-5:f")])
+    assert not fixed[0].ok and "HTTP 429" in fixed[0].error and "after 3 attempts" in fixed[0].error
+
+
+def test_a_503_storm_shrinks_the_adaptive_limit_a_quota_only_pauses_it(server, make_llm):
+    llm = make_llm(server.url, initial_concurrency=8, max_concurrency=8)
+    out = llm.generate([req(f"busy-2:{i}") for i in range(16)])
+    assert all(c.ok for c in out)
+    (endpoint,) = llm.endpoints
+    assert endpoint.limit.cuts >= 1 and endpoint.counts["overloaded"] == 32
+    quota = make_llm(server.url, initial_concurrency=8, max_concurrency=8)
+    out = quota.generate([req(f"rate-2:{i}") for i in range(16)])
+    assert all(c.ok for c in out)
+    (endpoint,) = quota.endpoints
+    assert endpoint.counts["throttled"] == 32 and endpoint.limit.cuts == 0 and endpoint.limit.slots == 8
+
+
+def test_a_dead_endpoint_opens_its_circuit_and_the_healthy_one_takes_the_load(server, make_llm):
+    dead = ScriptedServer(broken=True)
+    try:
+        llm = make_llm(f"{dead.url},{server.url}", flow={"circuit_failures": 2, "circuit_open_s": 30})
+        out = llm.generate([req(f"ok:{i}") for i in range(30)])
+        assert all(c.ok for c in out), [c.error for c in out if not c.ok]
+        bad, good = llm.endpoints
+        assert bad.url == dead.url and bad.circuit.state.name == "OPEN"
+        assert len(dead.bodies) <= 2 + 4  # the failures that opened it, and those already on their way
+        assert good.counts["ok"] == 30
+    finally:
+        dead.close()
+
+
+def test_every_circuit_open_fails_the_attempt_with_the_last_error(make_llm):
+    dead = ScriptedServer(broken=True)
+    try:
+        llm = make_llm(dead.url, retry=RetryConfig(backoff_initial_s=0.01, backoff_max_s=0.02, max_attempts=2),
+                       flow={"circuit_failures": 1, "circuit_open_s": 30, "circuit_wait_s": 0.2})
+        (c,) = llm.generate([req("ok:x")])
+        assert not c.ok and c.retryable and "circuit is open" in c.error and "HTTP 500" in c.error
+        assert len(dead.bodies) == 1
+    finally:
+        dead.close()
+
+
+def test_retry_after_ms_wins_over_retry_after():
+    import httpx
+    from linksyn.common.llm.openai import retry_after_seconds
+
+    assert retry_after_seconds(httpx.Headers({"retry-after-ms": "250", "Retry-After": "1"})) == "0.25"
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "3"})) == "3"
+    assert retry_after_seconds(httpx.Headers({})) is None

@@ -28,11 +28,18 @@ from linksyn.common.llm.spec import (
         ("llamacpp:/m/x.gguf", ModelSpec("llamacpp", "/m/x.gguf", raw="llamacpp:/m/x.gguf")),
         (
             "openai:http://127.0.0.1:8000/v1#smollm2",
-            ModelSpec("openai", "http://127.0.0.1:8000/v1", "smollm2", raw="openai:http://127.0.0.1:8000/v1#smollm2"),
+            ModelSpec("openai", "http://127.0.0.1:8000/v1", "smollm2", raw="openai:http://127.0.0.1:8000/v1#smollm2",
+                      urls=("http://127.0.0.1:8000/v1",)),
+        ),
+        (
+            "openai:http://a:8000/v1/, http://b:8000/v1#smollm2",  # several endpoints serving one model
+            ModelSpec("openai", "http://a:8000/v1", "smollm2", raw="openai:http://a:8000/v1/, http://b:8000/v1#smollm2",
+                      urls=("http://a:8000/v1", "http://b:8000/v1")),
         ),
         (
             "openai:https://api.example.com/v1/#org/model#v2",  # the model is after the last '#'
-            ModelSpec("openai", "https://api.example.com/v1/#org/model", "v2", raw="openai:https://api.example.com/v1/#org/model#v2"),
+            ModelSpec("openai", "https://api.example.com/v1/#org/model", "v2", raw="openai:https://api.example.com/v1/#org/model#v2",
+                      urls=("https://api.example.com/v1/#org/model",)),
         ),
     ],
 )
@@ -49,6 +56,8 @@ def test_parse_spec(spec, expected):
         ("openai:http://x/v1", "openai:BASE_URL#MODEL"),
         ("openai:http://x/v1#", "openai:BASE_URL#MODEL"),
         ("openai:ftp://x#m", "must start with http"),
+        ("openai:http://x/v1,ftp://y#m", "base URL 'ftp://y' must start with http"),
+        ("openai:http://x/v1,http://x/v1/#m", "lists a base URL twice"),
     ],
 )
 def test_parse_spec_errors_name_the_spec(spec, message):

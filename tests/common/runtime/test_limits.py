@@ -36,8 +36,8 @@ def every_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 
 class SeenStage:
-    """A service's real stage, recording every record handed to `process` (and not closing it: the module's
-    parts are closed once, at the end)."""
+    """A service's real stage, recording every record handed to `process` or `process_stream` (and not closing it:
+    the module's parts are closed once, at the end)."""
 
     close = None
 
@@ -55,7 +55,16 @@ class SeenStage:
         return self._stage.process(batch)
 
     def __getattr__(self, name: str) -> Any:  # committable, tick: the real stage's hooks
-        return getattr(self._stage, name)
+        attr = getattr(self._stage, name)
+        if name == "process_stream":  # a streaming stage (synth, extractor): recorded the same way
+
+            def process_stream(batch: Sequence[Message]) -> Any:
+                with self._lock:
+                    self.seen.extend((m.topic, m.offset) for m in batch)
+                return attr(batch)
+
+            return process_stream
+        return attr
 
 
 CONSUMING = ["extractor", "graph", "sampler", "synth", "sink", "trainer"]
