@@ -1,4 +1,5 @@
 import json
+from concurrent.futures import Future
 
 import pytest
 from linksyn.common import modes
@@ -187,11 +188,9 @@ class HandResolvedLLM(ScriptedLLM):
 
     def __init__(self, reply) -> None:
         super().__init__(reply)
-        self.open: dict[str, tuple[ChatRequest, "Future"]] = {}
+        self.open: dict[str, tuple[ChatRequest, Future]] = {}
 
     def submit(self, requests):
-        from concurrent.futures import Future
-
         self.calls.append(list(requests))
         futures = []
         for r in requests:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import pytest
 from linksyn.common.bus import InMemoryBus, Message, OutRecord, TopicPartition
-from linksyn.common.runtime.loop import ConsumerLoop
 from linksyn.common.runtime.stage import Result
 from linksyn.v1 import records_pb2
 
