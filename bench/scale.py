@@ -212,8 +212,8 @@ def worker_sink(a: argparse.Namespace) -> None:
         report["checkpoints"].append(dict(size=checkpoints[next_cp], records=done, busy_s=busy, cpu_s=cpu,
                                           wall_s=time.perf_counter() - started, **memory_mb()))
         next_cp += 1
-    report["kept"] = stage.totals.records
-    report["dropped"] = dict(stage.totals.dropped)
+    report["kept"] = stage.dataset_totals.records
+    report["dropped"] = dict(stage.dataset_totals.dropped)
     report["replays"] = stage.replays
     report["index_mb"] = disk_mb(index)
     # Restarts with this replica's full state: a new stage loads every partition (the lazy restore a first record

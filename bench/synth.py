@@ -375,7 +375,7 @@ def bench_sink(n: int, batch: int) -> dict:
             stage.process([Message("synth-qa", 0, i + j, keys[i + j], v) for j, v in enumerate(values[i : i + batch])])
         stage.close()
         sink_s = time.perf_counter() - t0
-        totals = stage.totals
+        totals = stage.dataset_totals
     # Baseline: per-record datasketch MinHash on the same shingles, vs our batch signatures.
     sample = [q.question for q in qas[:5000]]
     t0 = time.perf_counter()
